@@ -1,0 +1,4 @@
+import { defineErrors } from '../define';
+
+/** Codes raised by the pipeline domain. Add new codes here; docs/ERRORS.md is regenerated from the registry. */
+export const pipelineErrors = defineErrors({});
