@@ -5,6 +5,8 @@ export const LOG_LEVELS: readonly LogLevel[] = ['error', 'warn', 'info', 'debug'
 
 export type Logger = winston.Logger;
 
+const NS = Symbol('perch.log.namespace');
+
 export interface LoggerOptions {
   level?: LogLevel;
   /** Module namespace, e.g. `agent:outbox`. */
@@ -25,10 +27,11 @@ export function createLogger(options: LoggerOptions): Logger {
   const envLevel = process.env.PERCH_LOG_LEVEL as LogLevel | undefined;
   const level = options.level ?? (envLevel && LOG_LEVELS.includes(envLevel) ? envLevel : 'info');
   const toStderr = options.destination === 'stderr';
-  return winston.createLogger({
+  const root = winston.createLogger({
     level,
     silent: options.silent ?? process.env.PERCH_LOG_SILENT === '1',
-    defaultMeta: { ns: options.namespace, ...options.defaultMeta },
+    // Not `ns` here: winston applies defaultMeta last, which would override child namespaces.
+    defaultMeta: options.defaultMeta,
     format: winston.format.combine(
       winston.format.timestamp(),
       winston.format.errors({ stack: true }),
@@ -40,6 +43,9 @@ export function createLogger(options: LoggerOptions): Logger {
       }),
     ],
   });
+  const logger = root.child({ ns: options.namespace });
+  (logger as Logger & { [NS]?: string })[NS] = options.namespace;
+  return logger;
 }
 
 /** A child logger whose namespace extends the parent's: `controller` + `http` = `controller:http`. */
@@ -50,8 +56,6 @@ export function childLogger(parent: Logger, namespace: string, meta: Record<stri
   (child as Logger & { [NS]?: string })[NS] = ns;
   return child;
 }
-
-const NS = Symbol('perch.log.namespace');
 
 /** The namespace a logger writes under. */
 export function namespaceOf(logger: Logger): string | undefined {

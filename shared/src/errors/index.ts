@@ -76,3 +76,4 @@ export type Result<T, E = PerchError> = { ok: true; value: T } | { ok: false; er
 
 export const ok = <T>(value: T): { ok: true; value: T } => ({ ok: true, value });
 export const fail = <E>(error: E): { ok: false; error: E } => ({ ok: false, error });
+export { renderErrorsDoc } from './doc';
