@@ -7,7 +7,10 @@ import type { ErrorSpec } from './define';
 export function renderErrorsDoc(registry: Readonly<Record<string, ErrorSpec>>): string {
   const rows = Object.entries(registry)
     .sort(([a], [b]) => a.localeCompare(b))
-    .map(([code, spec]) => `| \`${code}\` | ${spec.http ?? ''} | ${escape(spec.meaning)} | ${escape(spec.action)} |`);
+    .map(
+      ([code, spec]) =>
+        `| \`${code}\` | ${spec.http ?? ''} | ${escape(spec.meaning)} | ${escape(spec.action)} |`,
+    );
   return [
     '# Error codes',
     '',
