@@ -3,11 +3,14 @@ import { defineErrors } from '../define';
 /** Codes raised by pipeline sources (camera, still images, audio, sensors). */
 export const sourcesErrors = defineErrors({
   E_SOURCE_SPAWN: {
-    meaning: 'A source could not start its child process (ffmpeg or a sensor command), e.g. it is not installed.',
-    action: 'Install ffmpeg (or the sensor command) on the device and check that the service user can run it.',
+    meaning:
+      'A source could not start its child process (ffmpeg or a sensor command), e.g. it is not installed.',
+    action:
+      'Install ffmpeg (or the sensor command) on the device and check that the service user can run it.',
   },
   E_SOURCE_EXITED: {
-    meaning: 'The process behind a live source (ffmpeg or a sensor command) exited; it is restarted with backoff.',
+    meaning:
+      'The process behind a live source (ffmpeg or a sensor command) exited; it is restarted with backoff.',
     action: "Read the stderr tail in the source's health: a wrong URL, device path, credentials or codec.",
   },
   E_SOURCE_STALLED: {
@@ -23,7 +26,8 @@ export const sourcesErrors = defineErrors({
     action: 'Usually transient (a damaged packet); if it persists, check the stream and its encoder.',
   },
   E_SOURCE_IMAGE_CORRUPT: {
-    meaning: 'A still image (folder or snapshot URL) could not be decoded; it was skipped and the source goes on.',
+    meaning:
+      'A still image (folder or snapshot URL) could not be decoded; it was skipped and the source goes on.',
     action: 'Check the program that writes the images; the file name is in the error details.',
   },
   E_SOURCE_IMAGE_FORMAT: {
@@ -48,15 +52,17 @@ export const sourcesErrors = defineErrors({
   },
   E_SOURCE_HTTP_CONTENT_TYPE: {
     meaning: 'A snapshot URL answered with a content type that is not an image.',
-    action: 'Point the source at the camera\'s still-image URL, not a web page or a stream.',
+    action: "Point the source at the camera's still-image URL, not a web page or a stream.",
   },
   E_SOURCE_HTTP_FETCH: {
     meaning: 'A snapshot URL could not be fetched (connection refused, DNS failure, TLS error).',
     action: 'Check the host name, port and network path to the camera.',
   },
   E_SOURCE_SENSOR_PARSE: {
-    meaning: 'A sensor line was neither a number nor JSON with the configured numeric fields; it was skipped.',
-    action: 'Make the sensor print one number, a JSON array of numbers or a JSON object with the fields per line.',
+    meaning:
+      'A sensor line was neither a number nor JSON with the configured numeric fields; it was skipped.',
+    action:
+      'Make the sensor print one number, a JSON array of numbers or a JSON object with the fields per line.',
   },
   E_SOURCE_SENSOR_LINE_TOO_LONG: {
     meaning: 'A sensor line was longer than the line limit; it was skipped.',
@@ -68,6 +74,6 @@ export const sourcesErrors = defineErrors({
   },
   E_SOURCE_MQTT: {
     meaning: 'A sensor MQTT source could not subscribe to its topic.',
-    action: 'Check the topic and the ACL of the agent\'s MQTT user.',
+    action: "Check the topic and the ACL of the agent's MQTT user.",
   },
 });

@@ -1,0 +1,66 @@
+import { formatIssues, PerchError } from '@perch/shared';
+import type { Source } from '../pipeline/types';
+import { AudioSource } from './audio-source';
+import { CameraSource } from './camera-source';
+import { sourceConfigSchema, type SourceConfig, type SourceConfigInput } from './config';
+import { resolveDeps, type SourceDeps } from './deps';
+import { FolderSource } from './folder-source';
+import type { SourceHealthDetail } from './health';
+import { SensorCommandSource } from './sensor-command';
+import { SensorFileSource } from './sensor-file';
+import { SensorMqttSource } from './sensor-mqtt';
+import { SnapshotUrlSource } from './snapshot-source';
+
+/** A source as built here: the pipeline's Source with the richer health for telemetry. */
+export type PerchSource = Source & { health(): SourceHealthDetail };
+
+/**
+ * Validates a source config (all issues at once, each with its path) and returns it with defaults filled
+ * in, frozen. Throws E_CONFIG_INVALID.
+ */
+export function parseSourceConfig(value: unknown): SourceConfig {
+  const parsed = sourceConfigSchema.safeParse(value);
+  if (!parsed.success) {
+    const issues = formatIssues(parsed.error).map((i) => `source.${i}`);
+    throw new PerchError('E_CONFIG_INVALID', `invalid source config: ${issues.join('; ')}`, { issues });
+  }
+  return Object.freeze(parsed.data);
+}
+
+/**
+ * Builds the source a config describes. Nothing runs until `start(onItem)`. Throws E_CONFIG_INVALID for a
+ * bad config (including sensor-mqtt without an MQTT client in deps).
+ */
+export function createSource(
+  config: SourceConfigInput | SourceConfig | unknown,
+  deps: SourceDeps = {},
+): PerchSource {
+  const cfg = parseSourceConfig(config);
+  const d = resolveDeps(deps, cfg);
+  switch (cfg.kind) {
+    case 'lavfi':
+    case 'file':
+    case 'rtsp':
+    case 'v4l2':
+    case 'mjpeg':
+      return new CameraSource(cfg, d);
+    case 'folder':
+      return new FolderSource(cfg, d);
+    case 'snapshot-url':
+      return new SnapshotUrlSource(cfg, d);
+    case 'audio':
+      return new AudioSource(cfg, d);
+    case 'sensor-command':
+      return new SensorCommandSource(cfg, d);
+    case 'sensor-file':
+      return new SensorFileSource(cfg, d);
+    case 'sensor-mqtt':
+      if (!d.mqtt) {
+        throw new PerchError(
+          'E_CONFIG_INVALID',
+          'a sensor-mqtt source needs the agent MQTT client (deps.mqtt)',
+        );
+      }
+      return new SensorMqttSource(cfg, d.mqtt, d);
+  }
+}
