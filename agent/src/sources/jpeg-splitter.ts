@@ -152,8 +152,10 @@ export class JpegSplitter {
       return from;
     }
     if (b === 0xd9) {
+      const total = this.frameBytes + (i - from);
+      if (total > this.maxFrameBytes) return this.abandon('oversized');
       this.parts.push(chunk.subarray(from, i));
-      out.push(Buffer.concat(this.parts, this.frameBytes + (i - from)));
+      out.push(Buffer.concat(this.parts, total));
       this.stats.frames += 1;
       this.reset();
       return -1;
