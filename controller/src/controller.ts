@@ -1,0 +1,217 @@
+import { promises as fs } from 'node:fs';
+import cron from 'node-cron';
+import type { FastifyInstance } from 'fastify';
+import { childLogger, createLogger, systemClock, type Clock, type Logger } from '@perch/shared';
+import { controllerPaths, type ControllerConfig } from './config';
+import { openSqliteStore } from './db/open';
+import { ControllerMetrics } from './metrics';
+import { TufRepository, type TufLifetimes } from './tuf/repository';
+import { ArtifactStore } from './models/artifacts';
+import { Ingest } from './mqtt/ingest';
+import { EmbeddedBroker } from './mqtt/embedded-broker';
+import { ExternalBroker } from './mqtt/external-broker';
+import type { DeviceBus, InboundMessage } from './mqtt/bus';
+import { buildApp } from './http/app';
+import { createApiToken, needsAdminToken } from './auth/api-tokens';
+import type { AppDeps } from './context';
+
+export interface StartOptions {
+  clock?: Clock;
+  logger?: Logger;
+  /** Clock used to sign TUF metadata (tests sign "in the past" to get expired metadata). */
+  tufClock?: Clock;
+  tufLifetimes?: TufLifetimes;
+  /** Skip listening on HTTP (tests that use inject). */
+  listen?: boolean;
+  /** Start cron jobs (timestamp refresh, retention). Default true. */
+  cron?: boolean;
+}
+
+export interface RunningController {
+  app: FastifyInstance;
+  deps: AppDeps;
+  ingest: Ingest;
+  broker: DeviceBus & { stop(): Promise<void> };
+  /** `http://host:port` when listening. */
+  url: string;
+  /** Embedded broker port (0 in external mode). */
+  mqttPort: number;
+  /** Set when this start created the first admin token (also written to `<home>/admin-token`). */
+  adminToken?: string;
+  stop(): Promise<void>;
+}
+
+/** Creates the data folder, database, TUF keys and first admin token. Idempotent. */
+export async function initController(
+  config: ControllerConfig,
+  options: { clock?: Clock; logger?: Logger; tufClock?: Clock; tufLifetimes?: TufLifetimes } = {},
+) {
+  const clock = options.clock ?? systemClock;
+  const paths = controllerPaths(config.home);
+  await fs.mkdir(paths.root, { recursive: true, mode: 0o700 });
+  const store = await openSqliteStore({ file: paths.database });
+  try {
+    const tuf = new TufRepository(paths.tuf, options.tufClock ?? clock, options.tufLifetimes);
+    await tuf.open();
+    let adminToken: string | undefined;
+    if (await needsAdminToken(store)) {
+      adminToken = (await createApiToken(store, clock.now(), 'initial admin', 'admin', 'init')).token;
+      await fs.writeFile(paths.adminToken, `${adminToken}\n`, { mode: 0o600 });
+      await fs.chmod(paths.adminToken, 0o600);
+    }
+    return { adminToken, paths };
+  } finally {
+    await store.close();
+  }
+}
+
+/**
+ * The composition root: builds every service from the config, starts them in order, and returns a
+ * handle whose `stop()` stops them in reverse order (each failure logged, the others still stopped).
+ */
+export async function startController(
+  config: ControllerConfig,
+  options: StartOptions = {},
+): Promise<RunningController> {
+  const clock = options.clock ?? systemClock;
+  const logger = options.logger ?? createLogger({ namespace: 'controller', level: config.logLevel });
+  const { adminToken, paths } = await initController(config, {
+    clock,
+    logger,
+    tufClock: options.tufClock,
+    tufLifetimes: options.tufLifetimes,
+  });
+  const stops: Array<[string, () => Promise<void> | void]> = [];
+  const stopAll = async () => {
+    for (const [name, fn] of stops.reverse()) {
+      try {
+        await fn();
+      } catch (err) {
+        logger.error('stop failed', { service: name, err: String(err) });
+      }
+    }
+    stops.length = 0;
+  };
+  try {
+    const store = await openSqliteStore({ file: paths.database });
+    stops.push(['store', () => store.close()]);
+    const metrics = new ControllerMetrics();
+    const tuf = new TufRepository(paths.tuf, options.tufClock ?? clock, options.tufLifetimes);
+    await tuf.open();
+    const artifacts = new ArtifactStore(paths.artifacts);
+    const ingest = new Ingest({
+      store,
+      clock,
+      logger: childLogger(logger, 'ingest'),
+      metrics,
+      topicPrefix: config.topicPrefix,
+      maxPayloadBytes: config.mqtt.maxPacketBytes,
+    });
+    stops.push(['ingest', () => ingest.stop()]);
+    const onMessage = (m: InboundMessage) => ingest.accept(m);
+    let broker: DeviceBus & { stop(): Promise<void> };
+    let mqttPort = 0;
+    let mqttUrl: string;
+    if (config.mqtt.mode === 'embedded') {
+      const embedded = new EmbeddedBroker({
+        store,
+        logger: childLogger(logger, 'broker'),
+        metrics,
+        host: config.mqtt.host,
+        port: config.mqtt.port,
+        topicPrefix: config.topicPrefix,
+        maxPacketBytes: config.mqtt.maxPacketBytes,
+        onMessage,
+      });
+      await embedded.start();
+      broker = embedded;
+      mqttPort = embedded.port;
+      mqttUrl = config.mqtt.publicUrl ?? `mqtt://127.0.0.1:${mqttPort}`;
+    } else {
+      const external = new ExternalBroker({
+        url: config.mqtt.url ?? '',
+        username: config.mqtt.username ?? '',
+        password: config.mqtt.password ?? '',
+        topicPrefix: config.topicPrefix,
+        logger: childLogger(logger, 'broker'),
+        onMessage,
+        dynamicSecurity: config.mqtt.dynamicSecurity,
+        ...(config.mqtt.shareGroup ? { shareGroup: config.mqtt.shareGroup } : {}),
+      });
+      await external.start();
+      broker = external;
+      mqttUrl = config.mqtt.publicUrl ?? config.mqtt.url ?? '';
+    }
+    stops.push(['broker', () => broker.stop()]);
+
+    const deps: AppDeps = {
+      store,
+      clock,
+      logger,
+      metrics,
+      bus: broker,
+      tuf,
+      artifacts,
+      settings: {
+        publicUrl: config.http.publicUrl ?? `http://127.0.0.1:${config.http.port}`,
+        mqttUrl,
+        topicPrefix: config.topicPrefix,
+        bodyLimitBytes: config.limits.bodyBytes,
+        modelLimitBytes: config.limits.modelBytes,
+        sideFileLimitBytes: config.limits.sideFileBytes,
+        enrollSkewMs: 300_000,
+      },
+    };
+    const app = await buildApp(deps);
+    stops.push(['http', () => app.close()]);
+    let url = '';
+    if (options.listen !== false) {
+      await app.listen({ host: config.http.host, port: config.http.port });
+      const addr = app.server.address();
+      const port = addr && typeof addr === 'object' ? addr.port : config.http.port;
+      url = `http://127.0.0.1:${port}`;
+      if (!config.http.publicUrl) (deps.settings as { publicUrl: string }).publicUrl = url;
+    } else {
+      await app.ready();
+    }
+
+    if (options.cron !== false) {
+      const tufTask = cron.schedule(
+        config.tuf.refreshCron,
+        async () => {
+          try {
+            await tuf.refresh();
+          } catch (err) {
+            logger.error('TUF refresh failed', { err: String(err) });
+          }
+        },
+        { name: 'tuf-refresh', noOverlap: true },
+      );
+      const retentionTask = cron.schedule(
+        config.retention.cron,
+        async () => {
+          try {
+            await Ingest.trim(store, clock.now() - config.retention.telemetryDays * 86_400_000);
+          } catch (err) {
+            logger.error('telemetry retention failed', { err: String(err) });
+          }
+        },
+        { name: 'telemetry-retention', noOverlap: true },
+      );
+      stops.push([
+        'cron',
+        async () => {
+          await tufTask.destroy();
+          await retentionTask.destroy();
+        },
+      ]);
+      // A start after a long stop may find the timestamp near expiry: check at once.
+      await tuf.refresh();
+    }
+
+    return { app, deps, ingest, broker, url, mqttPort, ...(adminToken ? { adminToken } : {}), stop: stopAll };
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}

@@ -1,0 +1,68 @@
+import SqliteDatabase from 'better-sqlite3';
+import { Kysely, Migrator, SqliteDialect, type Transaction } from 'kysely';
+import { PerchError } from '@perch/shared';
+import type { Database } from './schema';
+import { migrationProvider } from './migrations';
+
+export type Db = Kysely<Database>;
+export type Tx = Transaction<Database>;
+
+/**
+ * The storage handle domain code uses. `durable` runs a transaction that must survive a power cut
+ * (enrollment, revocation, desired state): on SQLite it switches `synchronous` to FULL around it; other
+ * dialects are always synchronous and run it as a plain transaction.
+ */
+export interface Store {
+  readonly db: Db;
+  transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
+  durable<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+export interface SqliteOptions {
+  /** Database file, or ':memory:'. */
+  file: string;
+  busyTimeoutMs?: number;
+}
+
+export async function openSqliteStore(options: SqliteOptions): Promise<Store> {
+  const raw = new SqliteDatabase(options.file);
+  raw.pragma('journal_mode = WAL');
+  raw.pragma(`busy_timeout = ${Math.trunc(options.busyTimeoutMs ?? 5000)}`);
+  // NORMAL is crash-safe in WAL mode but may lose the last commits on power loss; durable() raises it.
+  raw.pragma('synchronous = NORMAL');
+  raw.pragma('foreign_keys = ON');
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: raw }) });
+  await migrate(db);
+  let durableCount = 0;
+  // One connection: kysely's SQLite driver serialises all queries on it, so the pragma switch below
+  // cannot leak into an unrelated transaction.
+  return {
+    db,
+    transaction: (fn) => db.transaction().execute(fn),
+    durable: async (fn) => {
+      // Counted, so that one durable transaction finishing never lowers the level under another.
+      if (durableCount++ === 0) raw.pragma('synchronous = FULL');
+      try {
+        return await db.transaction().execute(fn);
+      } finally {
+        if (--durableCount === 0) raw.pragma('synchronous = NORMAL');
+      }
+    },
+    close: () => db.destroy(),
+  };
+}
+
+export async function migrate(db: Kysely<Database>): Promise<void> {
+  const migrator = new Migrator({ db, provider: migrationProvider });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) {
+    const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
+    throw new PerchError(
+      'E_DB_MIGRATION',
+      `database migration ${failed} failed`,
+      { migration: failed },
+      { cause: error },
+    );
+  }
+}

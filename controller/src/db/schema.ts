@@ -1,0 +1,128 @@
+import type { Generated } from 'kysely';
+
+/**
+ * Table types. Times are integer milliseconds since the epoch; JSON documents are TEXT columns holding
+ * JSON (parsed in code, never queried with dialect-specific JSON operators) so SQLite and PostgreSQL run
+ * the same queries.
+ */
+export interface ApiTokenTable {
+  id: string;
+  name: string;
+  role: string;
+  hash: string;
+  created_at: number;
+  revoked_at: number | null;
+  last_used_at: number | null;
+}
+
+export interface EnrollTokenTable {
+  id: string;
+  name: string;
+  hash: string;
+  expires_at: number;
+  max_uses: number;
+  uses: number;
+  tags: string;
+  created_at: number;
+  revoked_at: number | null;
+}
+
+export interface DeviceTable {
+  id: string;
+  public_key: string;
+  key_fingerprint: string;
+  mqtt_password_hash: string;
+  device_token_hash: string;
+  hostname: string | null;
+  enroll_token_id: string;
+  enrolled_at: number;
+  revoked_at: number | null;
+  last_seen_at: number | null;
+  online: number;
+  reported: string | null;
+  reported_at: number | null;
+}
+
+export interface DeviceTagTable {
+  device_id: string;
+  tag: string;
+}
+
+export interface DesiredTable {
+  device_id: string;
+  rev: number;
+  doc: string;
+  updated_at: number;
+}
+
+export interface ModelTable {
+  name: string;
+  security_version: number;
+  created_at: number;
+}
+
+export interface ModelVersionTable {
+  model: string;
+  version: string;
+  security_version: number;
+  spec: string;
+  files: string;
+  bundle_sha256: string;
+  bundle_length: number;
+  target: string;
+  created_at: number;
+}
+
+export interface TelemetryMessageTable {
+  msg_id: string;
+  device_id: string;
+  ts: number;
+  received_at: number;
+}
+
+export interface TelemetryPointTable {
+  msg_id: string;
+  device_id: string;
+  metric: string;
+  ts: number;
+  value: number;
+}
+
+export interface EventTable {
+  msg_id: string;
+  device_id: string;
+  ts: number;
+  event_id: string;
+  phase: string;
+  pipeline: string;
+  label: string;
+  score: number;
+  body: string;
+  received_at: number;
+}
+
+export interface AuditTable {
+  id: string;
+  ts: number;
+  actor: string;
+  action: string;
+  target: string;
+  details: string | null;
+}
+
+export interface Database {
+  api_tokens: ApiTokenTable;
+  enroll_tokens: EnrollTokenTable;
+  devices: DeviceTable;
+  device_tags: DeviceTagTable;
+  desired: DesiredTable;
+  models: ModelTable;
+  model_versions: ModelVersionTable;
+  telemetry_messages: TelemetryMessageTable;
+  telemetry_points: TelemetryPointTable;
+  events: EventTable;
+  audit_log: AuditTable;
+}
+
+/** Unused marker so that `Generated` stays importable for future auto columns. */
+export type MaybeGenerated<T> = Generated<T>;

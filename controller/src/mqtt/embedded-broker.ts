@@ -1,0 +1,156 @@
+import net from 'node:net';
+import { createBroker, type AuthenticateError, type Client } from 'aedes';
+import type Aedes from 'aedes';
+import { PerchError, type Logger } from '@perch/shared';
+import type { Store } from '../db/open';
+import type { ControllerMetrics } from '../metrics';
+import { hashSecret, sameHash } from '../auth/secrets';
+import { mayPublish, maySubscribe } from './acl';
+import type { DeviceBus, InboundMessage } from './bus';
+import { guardedConnection } from './packet-guard';
+
+export interface EmbeddedBrokerOptions {
+  store: Store;
+  logger: Logger;
+  metrics: ControllerMetrics;
+  host: string;
+  /** 0 picks a free port (tests). */
+  port: number;
+  topicPrefix: string;
+  maxPacketBytes: number;
+  onMessage: (message: InboundMessage) => void;
+}
+
+function authError(message: string, returnCode: number): AuthenticateError {
+  return Object.assign(new Error(message), { returnCode }) as AuthenticateError;
+}
+
+/**
+ * The in-process broker (aedes, MQTT 3.1.1 only). Devices log in with username = client id = device
+ * id and the password from enrollment; every publish and subscribe is checked against the ACL.
+ * Messages on device topics are handed to the ingest with the authenticated sender id.
+ */
+export class EmbeddedBroker implements DeviceBus {
+  private aedes?: Aedes;
+  private server?: net.Server;
+  private readonly clients = new Map<string, Client>();
+
+  constructor(private readonly o: EmbeddedBrokerOptions) {}
+
+  get port(): number {
+    const addr = this.server?.address();
+    return addr && typeof addr === 'object' ? addr.port : 0;
+  }
+
+  async start(): Promise<void> {
+    const { store, metrics, topicPrefix, logger } = this.o;
+    const aedes = createBroker({
+      maxClientsIdLength: 64,
+      authenticate: (client, username, password, done) => {
+        const refuse = (reason: string, code: number) => {
+          metrics.brokerRejects.inc({ reason });
+          done(authError(reason, code), false);
+        };
+        if (!username || !password) return refuse('anonymous', 4);
+        if (client.id !== username) return refuse('client-id', 2);
+        store.db
+          .selectFrom('devices')
+          .select(['mqtt_password_hash', 'revoked_at'])
+          .where('id', '=', username)
+          .executeTakeFirst()
+          .then((d) => {
+            if (!d || d.revoked_at !== null) return refuse('unknown-or-revoked', 5);
+            if (!sameHash(d.mqtt_password_hash, hashSecret(password.toString('utf8'))))
+              return refuse('bad-password', 4);
+            done(null, true);
+          })
+          .catch((err: unknown) => {
+            logger.error('broker authentication failed', { err: String(err) });
+            refuse('internal', 3);
+          });
+      },
+      authorizePublish: (client, packet, done) => {
+        if (client === null) return done(null); // the controller itself
+        if (!mayPublish(client.id, packet.topic, topicPrefix)) {
+          metrics.brokerRejects.inc({ reason: 'publish-acl' });
+          return done(new Error('publish not allowed'));
+        }
+        done(null);
+      },
+      authorizeSubscribe: (client, sub, done) => {
+        if (!maySubscribe(client.id, sub.topic, topicPrefix)) {
+          metrics.brokerRejects.inc({ reason: 'subscribe-acl' });
+          return done(null, null); // refused (granted QoS 0x80), the session stays
+        }
+        done(null, sub);
+      },
+    });
+    aedes.on('clientReady', (client) => this.clients.set(client.id, client));
+    aedes.on('clientDisconnect', (client) => {
+      if (this.clients.get(client.id) === client) this.clients.delete(client.id);
+    });
+    aedes.on('publish', (packet, client) => {
+      if (!client) return;
+      this.o.onMessage({
+        topic: packet.topic,
+        payload: Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload),
+        senderId: client.id,
+      });
+    });
+    aedes.on('clientError', (client, err) =>
+      logger.debug('mqtt client error', { client: client.id, err: err.message }),
+    );
+    aedes.on('connectionError', (_client, err) =>
+      logger.debug('mqtt connection error', { err: err.message }),
+    );
+    this.aedes = aedes;
+
+    const server = net.createServer((socket) => {
+      aedes.handle(guardedConnection(socket, this.o.maxPacketBytes));
+    });
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (err: NodeJS.ErrnoException) => {
+        reject(
+          err.code === 'EADDRINUSE'
+            ? new PerchError('E_BROKER_PORT_IN_USE', `MQTT port ${this.o.port} is already in use`, {
+                port: this.o.port,
+              })
+            : err,
+        );
+      });
+      server.listen(this.o.port, this.o.host, () => resolve());
+    });
+  }
+
+  publishRetained(topic: string, payload: string): Promise<void> {
+    const aedes = this.aedes;
+    if (!aedes) return Promise.reject(new PerchError('E_BROKER_UNAVAILABLE', 'broker not started'));
+    return new Promise((resolve, reject) => {
+      aedes.publish(
+        { cmd: 'publish', topic, payload: Buffer.from(payload), qos: 1, retain: true, dup: false },
+        (err) => (err ? reject(err) : resolve()),
+      );
+    });
+  }
+
+  async addDevice(): Promise<void> {
+    // Credentials are checked against the database at each connect: nothing to provision.
+  }
+
+  async removeDevice(deviceId: string): Promise<void> {
+    const client = this.clients.get(deviceId);
+    if (client) await new Promise<void>((resolve) => client.close(() => resolve()));
+  }
+
+  connectedDevices(): string[] {
+    return [...this.clients.keys()];
+  }
+
+  async stop(): Promise<void> {
+    for (const c of this.clients.values()) c.close();
+    this.clients.clear();
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    await new Promise<void>((resolve) => (this.aedes ? this.aedes.close(() => resolve()) : resolve()));
+  }
+}

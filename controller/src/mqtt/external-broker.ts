@@ -1,0 +1,207 @@
+import mqtt, { type MqttClient } from 'mqtt';
+import { randomUUID } from 'node:crypto';
+import { PerchError, topics, type Logger } from '@perch/shared';
+import type { DeviceBus, InboundMessage } from './bus';
+import { deviceAclEntries } from './acl';
+
+export interface ExternalBrokerOptions {
+  url: string;
+  username: string;
+  password: string;
+  clientId?: string;
+  topicPrefix: string;
+  logger: Logger;
+  onMessage: (message: InboundMessage) => void;
+  /** Mosquitto dynamic-security plugin: provisions device clients and roles, kicks revoked ones. */
+  dynamicSecurity: boolean;
+  /** Shared subscription group for several replicas (MQTT 5); empty for a plain subscription. */
+  shareGroup?: string;
+  requestTimeoutMs?: number;
+}
+
+const CONTROL = '$CONTROL/dynamic-security/v1';
+
+/**
+ * External broker mode (Mosquitto, MQTT 5). The controller subscribes to every device's reported,
+ * status, telemetry, events and cmd-result topics; device credentials and ACLs live in the broker's
+ * dynamic-security plugin, which also disconnects a client when it is deleted (revocation).
+ * The broker enforces the ACL, so the sender id is not known here: the ingest trusts the topic.
+ */
+export class ExternalBroker implements DeviceBus {
+  private client?: MqttClient;
+  private readonly pending = new Map<string, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  private pendingCounter = 0;
+
+  constructor(private readonly o: ExternalBrokerOptions) {}
+
+  async start(): Promise<void> {
+    const client = mqtt.connect(this.o.url, {
+      username: this.o.username,
+      password: this.o.password,
+      clientId: this.o.clientId ?? `perch-controller-${randomUUID().slice(0, 8)}`,
+      protocolVersion: 5,
+      clean: true,
+      reconnectPeriod: 1000,
+      connectTimeout: 10_000,
+    });
+    this.client = client;
+    client.on('message', (topic, payload) => {
+      if (topic === `${CONTROL}/response`) return this.onControlResponse(payload);
+      this.o.onMessage({ topic, payload });
+    });
+    client.on('error', (err) => this.o.logger.warn('external broker error', { err: err.message }));
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: Error) => {
+        client.end(true);
+        reject(
+          new PerchError(
+            'E_BROKER_UNAVAILABLE',
+            `cannot connect to ${this.o.url}: ${err.message}`,
+            undefined,
+            { cause: err },
+          ),
+        );
+      };
+      client.once('connect', () => {
+        client.off('error', onError);
+        resolve();
+      });
+      client.once('error', onError);
+    });
+    const share = this.o.shareGroup ? `$share/${this.o.shareGroup}/` : '';
+    const filters = (['reported', 'status', 'telemetry', 'events', 'cmd-result'] as const).map(
+      (k) => `${share}${topics.all(k, this.o.topicPrefix)}`,
+    );
+    if (this.o.dynamicSecurity) filters.push(`${CONTROL}/response`);
+    await client.subscribeAsync(filters, { qos: 1 });
+    if (this.o.dynamicSecurity) await this.ensureControllerRole();
+  }
+
+  private onControlResponse(payload: Buffer): void {
+    let parsed: { responses?: Array<{ command: string; error?: string; correlationData?: string }> };
+    try {
+      parsed = JSON.parse(payload.toString('utf8')) as typeof parsed;
+    } catch {
+      return;
+    }
+    for (const r of parsed.responses ?? []) {
+      const p = r.correlationData ? this.pending.get(r.correlationData) : undefined;
+      if (!p || !r.correlationData) continue;
+      this.pending.delete(r.correlationData);
+      if (r.error) p.reject(new Error(`${r.command}: ${r.error}`));
+      else p.resolve(r);
+    }
+  }
+
+  /** Sends one dynamic-security command and waits for its answer. */
+  private control(command: Record<string, unknown>, tolerate: string[] = []): Promise<unknown> {
+    const client = this.client;
+    if (!client) return Promise.reject(new PerchError('E_BROKER_UNAVAILABLE', 'not connected'));
+    const correlationData = `c${++this.pendingCounter}`;
+    const timeoutMs = this.o.requestTimeoutMs ?? 5000;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(correlationData);
+        reject(
+          new PerchError('E_BROKER_UNAVAILABLE', `dynamic-security ${String(command.command)} timed out`),
+        );
+      }, timeoutMs);
+      this.pending.set(correlationData, {
+        resolve: (v) => {
+          clearTimeout(timer);
+          resolve(v);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          if (tolerate.some((t) => e.message.includes(t))) resolve(undefined);
+          else reject(new PerchError('E_BROKER_UNAVAILABLE', `dynamic-security refused: ${e.message}`));
+        },
+      });
+      client.publish(
+        `${CONTROL}`,
+        JSON.stringify({ commands: [{ ...command, correlationData }] }),
+        { qos: 1 },
+        (err) => {
+          if (err) {
+            this.pending.delete(correlationData);
+            clearTimeout(timer);
+            reject(new PerchError('E_BROKER_UNAVAILABLE', err.message));
+          }
+        },
+      );
+    });
+  }
+
+  /** Gives the controller's own broker user the right to publish desired state and commands. */
+  private async ensureControllerRole(): Promise<void> {
+    const base = `${this.o.topicPrefix}/v1/devices`;
+    const acls = [
+      { acltype: 'publishClientSend', topic: `${base}/+/desired`, allow: true, priority: 0 },
+      { acltype: 'publishClientSend', topic: `${base}/+/cmd/+`, allow: true, priority: 0 },
+      { acltype: 'subscribePattern', topic: `${base}/#`, allow: true, priority: 0 },
+      { acltype: 'publishClientReceive', topic: `${base}/#`, allow: true, priority: 0 },
+    ];
+    await this.control({ command: 'createRole', rolename: 'perch-controller', acls }, ['already exists']);
+    const info = (await this.control({ command: 'getClient', username: this.o.username })) as {
+      data?: { client?: { roles?: Array<{ rolename?: string }> } };
+    };
+    if ((info.data?.client?.roles ?? []).some((r) => r.rolename === 'perch-controller')) return;
+    // Mosquitto disconnects a client whose roles change, so the answer to this command is never seen:
+    // send it without waiting, and wait for the reconnect instead (mqtt.js resubscribes on its own).
+    const client = this.client;
+    if (!client) return;
+    const reconnected = new Promise<void>((resolve) => client.once('connect', () => resolve()));
+    client.publish(
+      CONTROL,
+      JSON.stringify({
+        commands: [{ command: 'addClientRole', username: this.o.username, rolename: 'perch-controller' }],
+      }),
+      { qos: 1 },
+    );
+    await reconnected;
+  }
+
+  private roleName(deviceId: string): string {
+    return `perch-device-${deviceId}`;
+  }
+
+  async addDevice(deviceId: string, password: string): Promise<void> {
+    if (!this.o.dynamicSecurity) return;
+    const role = this.roleName(deviceId);
+    await this.control(
+      {
+        command: 'createRole',
+        rolename: role,
+        acls: deviceAclEntries(deviceId, this.o.topicPrefix).map((a) => ({ ...a, priority: 0 })),
+      },
+      ['already exists'],
+    );
+    await this.control({ command: 'deleteClient', username: deviceId }, ['not found']);
+    await this.control({
+      command: 'createClient',
+      username: deviceId,
+      password,
+      clientid: deviceId,
+      roles: [{ rolename: role }],
+    });
+  }
+
+  async removeDevice(deviceId: string): Promise<void> {
+    if (!this.o.dynamicSecurity) return;
+    // Deleting the client disconnects its live session in Mosquitto's dynamic-security plugin.
+    await this.control({ command: 'deleteClient', username: deviceId }, ['not found']);
+    await this.control({ command: 'deleteRole', rolename: this.roleName(deviceId) }, ['not found']);
+  }
+
+  async publishRetained(topic: string, payload: string): Promise<void> {
+    const client = this.client;
+    if (!client?.connected) throw new PerchError('E_BROKER_UNAVAILABLE', 'external broker is not connected');
+    await client.publishAsync(topic, payload, { qos: 1, retain: true });
+  }
+
+  async stop(): Promise<void> {
+    for (const p of this.pending.values()) p.reject(new Error('stopping'));
+    this.pending.clear();
+    await this.client?.endAsync();
+  }
+}

@@ -1,0 +1,280 @@
+import {
+  decodeMessage,
+  parseTopic,
+  type Clock,
+  type EventMessage,
+  type Logger,
+  type ReportedState,
+  type StatusMessage,
+  type TelemetryMessage,
+} from '@perch/shared';
+import type { Store, Tx } from '../db/open';
+import type { ControllerMetrics } from '../metrics';
+import type { InboundMessage } from './bus';
+
+type Accepted =
+  | { kind: 'telemetry'; deviceId: string; msg: TelemetryMessage }
+  | { kind: 'events'; deviceId: string; msg: EventMessage }
+  | { kind: 'status'; deviceId: string; msg: StatusMessage }
+  | { kind: 'reported'; deviceId: string; msg: ReportedState }
+  | { kind: 'cmd-result'; deviceId: string };
+
+export interface IngestOptions {
+  store: Store;
+  clock: Clock;
+  logger: Logger;
+  metrics: ControllerMetrics;
+  topicPrefix: string;
+  maxPayloadBytes: number;
+  /** Messages per transaction. */
+  batchSize?: number;
+  /** Longest a message waits in memory before its batch is written. */
+  flushDelayMs?: number;
+  /** Queue bound: beyond it new messages are rejected (and counted) instead of growing memory. */
+  maxQueue?: number;
+}
+
+/**
+ * MQTT ingest: decode with the shared decoder, check that the sender owns the topic, then write in
+ * batched transactions. Deduplication is the primary key (device, message id) with ON CONFLICT DO
+ * NOTHING, so redeliveries store nothing twice whatever the timing.
+ */
+export class Ingest {
+  private queue: Accepted[] = [];
+  private timer: ReturnType<Clock['setTimeout']> | undefined;
+  private flushing: Promise<void> | undefined;
+  private readonly batchSize: number;
+  private readonly flushDelayMs: number;
+  private readonly maxQueue: number;
+  private stopped = false;
+  /** Count of messages fully processed (stored, duplicate or rejected), for tests and the bench. */
+  processed = 0;
+
+  constructor(private readonly o: IngestOptions) {
+    this.batchSize = o.batchSize ?? 500;
+    this.flushDelayMs = o.flushDelayMs ?? 20;
+    this.maxQueue = o.maxQueue ?? 50_000;
+  }
+
+  private reject(code: string): void {
+    this.o.metrics.ingestRejects.inc({ code });
+    this.processed++;
+  }
+
+  /** Never throws: a bad message is counted and dropped. */
+  accept(message: InboundMessage): void {
+    try {
+      this.acceptUnsafe(message);
+    } catch (err) {
+      this.o.logger.error('ingest failed on a message', { err: String(err) });
+      this.reject('E_INTERNAL');
+    }
+  }
+
+  private acceptUnsafe(message: InboundMessage): void {
+    if (this.stopped) return;
+    const topic = parseTopic(message.topic, this.o.topicPrefix);
+    if (!topic.ok) return this.reject(topic.error.code);
+    const { kind, deviceId } = topic.value;
+    if (message.senderId !== undefined && message.senderId !== deviceId)
+      return this.reject('E_MQTT_SENDER_MISMATCH');
+    if (this.queue.length >= this.maxQueue) return this.reject('E_PAYLOAD_TOO_LARGE');
+    const opts = { maxBytes: this.o.maxPayloadBytes };
+    let accepted: Accepted;
+    switch (kind) {
+      case 'telemetry': {
+        const r = decodeMessage('telemetry', message.payload, opts);
+        if (!r.ok) return this.reject(r.error.code);
+        const bad = Object.values(r.value.metrics).some((v) => !Number.isFinite(v));
+        if (bad) return this.reject('E_SCHEMA');
+        accepted = { kind, deviceId, msg: r.value };
+        break;
+      }
+      case 'events': {
+        const r = decodeMessage('events', message.payload, opts);
+        if (!r.ok) return this.reject(r.error.code);
+        accepted = { kind, deviceId, msg: r.value };
+        break;
+      }
+      case 'status': {
+        if (message.payload.length === 0) return this.reject('E_PAYLOAD_JSON'); // retained clear
+        const r = decodeMessage('status', message.payload, opts);
+        if (!r.ok) return this.reject(r.error.code);
+        accepted = { kind, deviceId, msg: r.value };
+        break;
+      }
+      case 'reported': {
+        const r = decodeMessage('reported', message.payload, opts);
+        if (!r.ok) return this.reject(r.error.code);
+        accepted = { kind, deviceId, msg: r.value };
+        break;
+      }
+      case 'cmd-result': {
+        const r = decodeMessage('cmd-result', message.payload, opts);
+        if (!r.ok) return this.reject(r.error.code);
+        accepted = { kind, deviceId };
+        break;
+      }
+      default:
+        // desired and cmd are published by the controller; a device sending them is refused by the ACL.
+        return this.reject('E_TOPIC_UNKNOWN');
+    }
+    this.queue.push(accepted);
+    if (this.queue.length >= this.batchSize) this.kick(0);
+    else this.kick(this.flushDelayMs);
+  }
+
+  private kick(delay: number): void {
+    if (this.flushing) return; // the running flush loops until the queue is empty
+    if (delay === 0) {
+      if (this.timer !== undefined) this.o.clock.clearTimeout(this.timer);
+      this.timer = undefined;
+      this.flushing = this.drain().finally(() => {
+        this.flushing = undefined;
+        if (this.queue.length > 0) this.kick(this.flushDelayMs);
+      });
+      return;
+    }
+    this.timer ??= this.o.clock.setTimeout(() => {
+      this.timer = undefined;
+      this.kick(0);
+    }, delay);
+  }
+
+  /** Writes everything queued now; resolves when it is committed. */
+  async flush(): Promise<void> {
+    if (this.timer !== undefined) this.o.clock.clearTimeout(this.timer);
+    this.timer = undefined;
+    while (this.flushing) await this.flushing;
+    if (this.queue.length > 0) await this.drain();
+  }
+
+  async stop(): Promise<void> {
+    await this.flush();
+    this.stopped = true;
+  }
+
+  private async drain(): Promise<void> {
+    while (this.queue.length > 0) {
+      const batch = this.queue.splice(0, this.batchSize);
+      try {
+        await this.o.store.transaction((tx) => this.write(tx, batch));
+      } catch (err) {
+        // A batch that cannot be written is dropped and counted rather than retried forever.
+        this.o.logger.error('ingest batch failed', { size: batch.length, err: String(err) });
+        this.o.metrics.ingestRejects.inc({ code: 'E_INTERNAL' }, batch.length);
+        this.processed += batch.length;
+      }
+    }
+  }
+
+  private async write(tx: Tx, batch: Accepted[]): Promise<void> {
+    const now = this.o.clock.now();
+    const ids = [...new Set(batch.map((b) => b.deviceId))];
+    const known = new Set(
+      (
+        await tx
+          .selectFrom('devices')
+          .select('id')
+          .where('id', 'in', ids)
+          .where('revoked_at', 'is', null)
+          .execute()
+      ).map((r) => r.id),
+    );
+    const seen = new Map<string, boolean | undefined>();
+    for (const item of batch) {
+      if (!known.has(item.deviceId)) {
+        this.reject('E_MQTT_UNKNOWN_DEVICE');
+        continue;
+      }
+      if (!seen.has(item.deviceId)) seen.set(item.deviceId, undefined);
+      let stored = true;
+      switch (item.kind) {
+        case 'telemetry':
+          stored = await this.writeTelemetry(tx, item.deviceId, item.msg, now);
+          break;
+        case 'events':
+          stored = await this.writeEvent(tx, item.deviceId, item.msg, now);
+          break;
+        case 'status':
+          seen.set(item.deviceId, item.msg.state === 'online');
+          break;
+        case 'reported':
+          await tx
+            .updateTable('devices')
+            .set({ reported: JSON.stringify(item.msg), reported_at: now })
+            .where('id', '=', item.deviceId)
+            .execute();
+          break;
+        case 'cmd-result':
+          break;
+      }
+      this.processed++;
+      if (stored) this.o.metrics.ingestMessages.inc({ kind: item.kind });
+      else this.o.metrics.ingestRejects.inc({ code: 'E_MQTT_DUPLICATE' });
+    }
+    for (const [deviceId, online] of seen) {
+      const set =
+        online === undefined ? { last_seen_at: now } : { last_seen_at: now, online: online ? 1 : 0 };
+      await tx.updateTable('devices').set(set).where('id', '=', deviceId).execute();
+    }
+  }
+
+  private async writeTelemetry(
+    tx: Tx,
+    deviceId: string,
+    msg: TelemetryMessage,
+    now: number,
+  ): Promise<boolean> {
+    const inserted = await tx
+      .insertInto('telemetry_messages')
+      .values({ msg_id: msg.id, device_id: deviceId, ts: msg.ts, received_at: now })
+      .onConflict((oc) => oc.columns(['device_id', 'msg_id']).doNothing())
+      .returning('msg_id')
+      .executeTakeFirst();
+    if (!inserted) return false;
+    const points = Object.entries(msg.metrics).map(([metric, value]) => ({
+      msg_id: msg.id,
+      device_id: deviceId,
+      metric,
+      ts: msg.ts,
+      value,
+    }));
+    // Chunked so that no statement passes SQLite's bound-parameter limit.
+    for (let i = 0; i < points.length; i += 150) {
+      await tx
+        .insertInto('telemetry_points')
+        .values(points.slice(i, i + 150))
+        .execute();
+    }
+    return true;
+  }
+
+  private async writeEvent(tx: Tx, deviceId: string, msg: EventMessage, now: number): Promise<boolean> {
+    const inserted = await tx
+      .insertInto('events')
+      .values({
+        msg_id: msg.id,
+        device_id: deviceId,
+        ts: msg.ts,
+        event_id: msg.eventId,
+        phase: msg.phase,
+        pipeline: msg.pipeline,
+        label: msg.label,
+        score: msg.score,
+        body: JSON.stringify(msg),
+        received_at: now,
+      })
+      .onConflict((oc) => oc.columns(['device_id', 'msg_id']).doNothing())
+      .returning('msg_id')
+      .executeTakeFirst();
+    return inserted !== undefined;
+  }
+
+  /** Retention: removes telemetry older than `olderThanMs` (events are kept). */
+  static async trim(store: Store, before: number): Promise<number> {
+    const r = await store.db.deleteFrom('telemetry_points').where('ts', '<', before).executeTakeFirst();
+    await store.db.deleteFrom('telemetry_messages').where('received_at', '<', before).execute();
+    return Number(r.numDeletedRows);
+  }
+}

@@ -1,0 +1,227 @@
+import { execFileSync } from 'node:child_process';
+import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
+import path from 'node:path';
+import mqtt, { type MqttClient } from 'mqtt';
+import { createLogger, type Clock } from '@perch/shared';
+import {
+  controllerConfigSchema,
+  enrollChallenge,
+  startController,
+  type RunningController,
+  type TufLifetimes,
+} from '@perch/controller';
+import { tempDir } from '../../helpers/tmp';
+import { TestMosquitto } from '../../helpers/mosquitto';
+
+export const silentLogger = createLogger({ namespace: 'test', silent: true });
+
+export interface Harness {
+  ctl: RunningController;
+  adminToken: string;
+  home: string;
+  mosquitto?: TestMosquitto;
+  close(): Promise<void>;
+}
+
+export const DYNSEC_PLUGIN = '/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so';
+
+/** Mosquitto with the dynamic-security plugin and one admin client for the controller. */
+export async function startDynsecMosquitto(): Promise<{
+  broker: TestMosquitto;
+  username: string;
+  password: string;
+}> {
+  const { dir, cleanup } = tempDir('perch-dynsec-');
+  const file = path.join(dir, 'dynsec.json');
+  const username = 'perch-controller';
+  const password = 'controller-secret-1';
+  execFileSync('mosquitto_ctrl', ['dynsec', 'init', file, username, password], { stdio: 'ignore' });
+  const broker = await TestMosquitto.start({
+    persistence: false,
+    extraConfig: [`plugin ${DYNSEC_PLUGIN}`, `plugin_opt_config_file ${file}`],
+  });
+  const close = broker.close.bind(broker);
+  broker.close = async () => {
+    await close();
+    cleanup();
+  };
+  return { broker, username, password };
+}
+
+export async function startHarness(
+  options: {
+    mode?: 'embedded' | 'external';
+    listen?: boolean;
+    tufClock?: Clock;
+    tufLifetimes?: TufLifetimes;
+    clock?: Clock;
+    limits?: Record<string, number>;
+  } = {},
+): Promise<Harness> {
+  const { dir, cleanup } = tempDir('perch-ctl-');
+  let mosquitto: TestMosquitto | undefined;
+  let mqttConfig: Record<string, unknown> = { mode: 'embedded', host: '127.0.0.1', port: 0 };
+  if (options.mode === 'external') {
+    const m = await startDynsecMosquitto();
+    mosquitto = m.broker;
+    mqttConfig = { mode: 'external', url: m.broker.url, username: m.username, password: m.password };
+  }
+  const config = controllerConfigSchema.parse({
+    home: dir,
+    http: { host: '127.0.0.1', port: 0 },
+    mqtt: mqttConfig,
+    limits: options.limits ?? {},
+    retention: {},
+    tuf: {},
+  });
+  try {
+    const ctl = await startController(config, {
+      logger: silentLogger,
+      listen: options.listen ?? true,
+      cron: false,
+      ...(options.tufClock ? { tufClock: options.tufClock } : {}),
+      ...(options.clock ? { clock: options.clock } : {}),
+      ...(options.tufLifetimes ? { tufLifetimes: options.tufLifetimes } : {}),
+    });
+    return {
+      ctl,
+      adminToken: ctl.adminToken ?? '',
+      home: dir,
+      ...(mosquitto ? { mosquitto } : {}),
+      close: async () => {
+        await ctl.stop();
+        await mosquitto?.close();
+        cleanup();
+      },
+    };
+  } catch (err) {
+    await mosquitto?.close();
+    cleanup();
+    throw err;
+  }
+}
+
+export async function api<T = Record<string, unknown>>(
+  h: Harness,
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE',
+  url: string,
+  token: string | undefined,
+  body?: unknown,
+): Promise<{ status: number; body: T }> {
+  // A real port rather than inject(): light-my-request pulls in the ESM-only cookie@2, which jest's
+  // CommonJS runtime cannot load.
+  const res = await fetch(`${h.ctl.url}${url}`, {
+    method,
+    headers: {
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+    },
+    ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
+  });
+  const text = await res.text();
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    parsed = text;
+  }
+  return { status: res.status, body: parsed as T };
+}
+
+export async function createEnrollToken(h: Harness, body: Record<string, unknown> = {}): Promise<string> {
+  const res = await api<{ token: string }>(h, 'POST', '/api/v1/enroll-tokens', h.adminToken, body);
+  if (res.status !== 201) throw new Error(`enroll token: ${res.status} ${JSON.stringify(res.body)}`);
+  return res.body.token;
+}
+
+export interface DeviceKeys {
+  privateKey: KeyObject;
+  publicPem: string;
+}
+
+export function deviceKeys(): DeviceKeys {
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  return { privateKey, publicPem: publicKey.export({ format: 'pem', type: 'spki' }).toString() };
+}
+
+export function enrollBody(
+  token: string,
+  keys: DeviceKeys = deviceKeys(),
+  extra: Record<string, unknown> = {},
+  signWith?: KeyObject,
+) {
+  const timestamp = (extra.timestamp as string | undefined) ?? new Date().toISOString();
+  const proof = sign(
+    null,
+    enrollChallenge(token, keys.publicPem, timestamp),
+    signWith ?? keys.privateKey,
+  ).toString('base64');
+  return { token, publicKey: keys.publicPem, timestamp, proof, ...extra };
+}
+
+export interface Enrolled {
+  deviceId: string;
+  mqtt: { url: string; username: string; password: string; clientId: string; topicPrefix: string };
+  deviceToken: string;
+  tufRoot: Record<string, unknown>;
+  controllerUrl: string;
+}
+
+export async function enroll(
+  h: Harness,
+  token?: string,
+  extra: Record<string, unknown> = {},
+): Promise<Enrolled> {
+  const res = await api<Enrolled>(
+    h,
+    'POST',
+    '/api/v1/enroll',
+    undefined,
+    enrollBody(token ?? (await createEnrollToken(h)), deviceKeys(), extra),
+  );
+  if (res.status !== 201) throw new Error(`enroll: ${res.status} ${JSON.stringify(res.body)}`);
+  return res.body;
+}
+
+/** Connects as the device; resolves on CONNACK success, rejects on refusal. No reconnects. */
+export function connectDevice(
+  d: Enrolled,
+  overrides: { password?: string; clientId?: string; username?: string } = {},
+): Promise<MqttClient> {
+  return new Promise((resolve, reject) => {
+    const client = mqtt.connect(d.mqtt.url, {
+      username: overrides.username ?? d.mqtt.username,
+      password: overrides.password ?? d.mqtt.password,
+      clientId: overrides.clientId ?? d.mqtt.clientId,
+      reconnectPeriod: 0,
+      connectTimeout: 10_000,
+      protocolVersion: 4,
+    });
+    client.once('connect', () => resolve(client));
+    client.once('error', (err) => {
+      client.end(true);
+      reject(err);
+    });
+    client.once('close', () => reject(new Error('closed before connect')));
+  });
+}
+
+export function waitClosed(client: MqttClient): Promise<void> {
+  return new Promise((resolve) => {
+    if (!client.connected) return resolve();
+    client.once('close', () => resolve());
+  });
+}
+
+let counter = 0;
+export function telemetry(
+  metrics: Record<string, number> = { 'system.cpu_percent': 12.5 },
+  id?: string,
+): string {
+  return JSON.stringify({
+    v: 1,
+    id: id ?? `msg-${process.pid}-${Date.now()}-${++counter}`,
+    ts: Date.now(),
+    metrics,
+  });
+}
