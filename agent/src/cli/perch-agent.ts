@@ -1,0 +1,71 @@
+#!/usr/bin/env node
+import { Command } from 'commander';
+import { isPerchError } from '@perch/shared';
+import { startAgent, type Agent } from '../agent';
+import { loadAgentConfig } from '../core/config';
+
+/**
+ * `perch-agent`: loads the configuration (flags > PERCH_* environment > file > defaults), starts the
+ * agent, and on SIGTERM/SIGINT stops it gracefully within the configured timeout and exits 0.
+ */
+async function main(argv: string[]): Promise<void> {
+  const program = new Command()
+    .name('perch-agent')
+    .description('Perch edge agent: enrolls, reconciles models and pipelines, publishes telemetry')
+    .option('-c, --config <file>', 'configuration file (JSON or YAML)', process.env.PERCH_AGENT_CONFIG)
+    .option('--state-dir <dir>', 'state folder (default /var/lib/perch-agent, or PERCH_STATE_DIR)')
+    .option('--controller-url <url>', 'controller URL for enrollment')
+    .option('--enroll-token <token>', 'enrollment token (prefer PERCH_ENROLL_TOKEN)')
+    .option('--log-level <level>', 'error | warn | info | debug')
+    .parse(argv);
+  const opts = program.opts<{
+    config?: string;
+    stateDir?: string;
+    controllerUrl?: string;
+    enrollToken?: string;
+    logLevel?: string;
+  }>();
+  let config;
+  try {
+    config = loadAgentConfig({
+      file: opts.config,
+      flags: {
+        stateDir: opts.stateDir,
+        controllerUrl: opts.controllerUrl,
+        enrollToken: opts.enrollToken,
+        logLevel: opts.logLevel,
+      },
+    });
+  } catch (err) {
+    console.error(isPerchError(err) ? `${err.code}: ${err.message}` : String(err));
+    process.exit(2);
+  }
+  let agent: Agent | undefined;
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    const hard = setTimeout(() => process.exit(0), config.shutdownTimeoutMs + 2000);
+    hard.unref();
+    void (agent ? agent.stop(signal === 'SIGTERM' ? 'stopped' : signal) : Promise.resolve()).finally(() =>
+      process.exit(0),
+    );
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('unhandledRejection', (reason) => {
+    // Every promise should be handled; if one is not, log it rather than die (counted as E_INTERNAL).
+    agent?.counters.error('E_INTERNAL');
+    agent?.logger.error('unhandled rejection', { code: 'E_INTERNAL', err: String(reason) });
+  });
+  try {
+    agent = await startAgent(config);
+    if (stopping) await agent.stop();
+  } catch (err) {
+    if (stopping) return;
+    console.error(isPerchError(err) ? `${err.code}: ${err.message}` : String(err));
+    process.exit(1);
+  }
+}
+
+void main(process.argv);

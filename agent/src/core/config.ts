@@ -1,0 +1,79 @@
+import { z } from 'zod';
+import { loadConfig, pipelineConfigSchema, ID_PATTERN } from '@perch/shared';
+import { DEFAULT_STATE_DIR } from '../paths';
+
+/** The agent configuration: one schema gives the type and the validator. */
+export const agentConfigSchema = z.strictObject({
+  stateDir: z.string().min(1).default(DEFAULT_STATE_DIR),
+  controllerUrl: z.url().optional(),
+  enrollToken: z.string().min(1).max(512).optional(),
+  /** Requested device id at enrollment. */
+  deviceName: z.string().regex(ID_PATTERN).optional(),
+  logLevel: z.enum(['error', 'warn', 'info', 'debug']).default('info'),
+  telemetry: z.strictObject({ intervalS: z.number().int().min(1).max(86_400).default(60) }).prefault({}),
+  update: z
+    .strictObject({
+      maxTrialAttempts: z.number().int().min(1).max(20).default(3),
+      warmupRuns: z.number().int().min(0).max(100).default(2),
+      trialRuns: z.number().int().min(1).max(1000).default(5),
+      downloadDeadlineS: z.number().int().min(1).default(1800),
+      downloadMinBytesPerSec: z.number().int().min(0).default(1024),
+      downloadWindowS: z.number().int().min(1).default(30),
+    })
+    .prefault({}),
+  mqtt: z
+    .strictObject({
+      reconnectBaseMs: z.number().int().min(10).default(1000),
+      reconnectCapMs: z.number().int().min(10).default(300_000),
+      maxInboundBytes: z
+        .number()
+        .int()
+        .min(1024)
+        .max(16 * 1024 * 1024)
+        .default(256 * 1024),
+    })
+    .prefault({}),
+  poll: z
+    .strictObject({
+      intervalS: z.number().int().min(1).default(60),
+      path: z.string().startsWith('/').default('/api/v1/device/desired'),
+    })
+    .prefault({}),
+  outbox: z
+    .strictObject({
+      eventsMaxRows: z.number().int().min(1).default(20_000),
+      telemetryMaxRows: z.number().int().min(1).default(10_000),
+      totalMaxMb: z.number().min(1).default(48),
+    })
+    .prefault({}),
+  watchdog: z.strictObject({ outboxStallS: z.number().int().min(1).default(300) }).prefault({}),
+  shutdownTimeoutMs: z.number().int().min(100).max(120_000).default(8000),
+  /** Local pipelines, run beside those of the desired state (same schema). */
+  pipelines: z.array(pipelineConfigSchema).max(32).default([]),
+});
+
+export type AgentConfig = z.infer<typeof agentConfigSchema>;
+
+export const AGENT_ENV_MAP: Record<string, string> = {
+  PERCH_STATE_DIR: 'stateDir',
+  PERCH_CONTROLLER_URL: 'controllerUrl',
+  PERCH_ENROLL_TOKEN: 'enrollToken',
+  PERCH_DEVICE_NAME: 'deviceName',
+  PERCH_LOG_LEVEL: 'logLevel',
+  PERCH_TELEMETRY_INTERVAL_S: 'telemetry.intervalS',
+};
+
+export function loadAgentConfig(options: {
+  file?: string;
+  env?: NodeJS.ProcessEnv;
+  flags?: Record<string, unknown>;
+}): AgentConfig {
+  return loadConfig({
+    schema: agentConfigSchema,
+    file: options.file,
+    fileRequired: options.file !== undefined && options.file !== '/etc/perch/agent.yaml',
+    env: options.env ?? process.env,
+    envMap: AGENT_ENV_MAP,
+    flags: options.flags ?? {},
+  }) as AgentConfig;
+}
