@@ -1,0 +1,136 @@
+import mqtt from 'mqtt';
+import { topics } from '@perch/shared';
+import {
+  api,
+  connectDevice,
+  enroll,
+  startHarness,
+  telemetry,
+  waitClosed,
+  type Enrolled,
+  type Harness,
+} from './harness';
+import { waitFor } from '../../helpers/wait';
+
+describe('embedded broker ACL', () => {
+  let h: Harness;
+  let a: Enrolled;
+  let b: Enrolled;
+  beforeAll(async () => {
+    h = await startHarness({ mode: 'embedded', limits: {} });
+    a = await enroll(h, undefined, { name: 'acl-a' });
+    b = await enroll(h, undefined, { name: 'acl-b' });
+  });
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  it('refuses anonymous clients, wrong passwords and a client id other than the device id', async () => {
+    const anon = new Promise<Error>((resolve) => {
+      const c = mqtt.connect(a.mqtt.url, { reconnectPeriod: 0, protocolVersion: 4 });
+      c.once('error', (err) => {
+        c.end(true);
+        resolve(err);
+      });
+      c.once('connect', () => {
+        c.end(true);
+        resolve(new Error('connected'));
+      });
+    });
+    expect((await anon).message).not.toBe('connected');
+    await expect(connectDevice(a, { password: 'pmq_wrong-password-that-is-long' })).rejects.toThrow();
+    await expect(connectDevice(a, { clientId: 'someone-else' })).rejects.toThrow();
+    await expect(connectDevice(a, { password: b.mqtt.password })).rejects.toThrow();
+  });
+
+  it('lets a device subscribe only to its own desired and cmd topics', async () => {
+    const c = await connectDevice(a);
+    try {
+      const grant = async (topic: string): Promise<number> => {
+        try {
+          const g = await c.subscribeAsync(topic, { qos: 1 });
+          return g[0]?.qos ?? -1;
+        } catch (err) {
+          // mqtt.js rejects a refused subscription and carries the SUBACK with it.
+          return (err as { packet?: { granted?: number[] } }).packet?.granted?.[0] ?? -1;
+        }
+      };
+      const byTopic: Record<string, number> = {};
+      for (const t of [
+        topics.desired(a.deviceId),
+        topics.cmdAll(a.deviceId),
+        topics.desired(b.deviceId),
+        topics.telemetry(b.deviceId),
+        'perch/#',
+        '#',
+      ]) {
+        byTopic[t] = await grant(t);
+      }
+      expect(byTopic[topics.desired(a.deviceId)]).toBe(1);
+      expect(byTopic[topics.cmdAll(a.deviceId)]).toBe(1);
+      expect(byTopic[topics.desired(b.deviceId)]).toBe(128);
+      expect(byTopic[topics.telemetry(b.deviceId)]).toBe(128);
+      expect(byTopic['perch/#']).toBe(128);
+      expect(byTopic['#']).toBe(128);
+    } finally {
+      await c.endAsync();
+    }
+  });
+
+  it.each([
+    ['another device telemetry', () => topics.telemetry('acl-b')],
+    ['its own desired state', () => topics.desired('acl-a')],
+    ['a command to itself', () => topics.cmd('acl-a', 'report-now')],
+    ['a topic outside the tree', () => 'other/topic'],
+  ])('disconnects a device that publishes to %s and stores nothing', async (_what, topic) => {
+    const before = await h.ctl.deps.store.db.selectFrom('telemetry_messages').select('msg_id').execute();
+    const c = await connectDevice(a);
+    const closed = waitClosed(c);
+    c.publish(topic(), telemetry(), { qos: 1 });
+    await closed;
+    c.end(true);
+    const after = await h.ctl.deps.store.db.selectFrom('telemetry_messages').select('msg_id').execute();
+    expect(after.length).toBe(before.length);
+  });
+
+  it('cuts a connection whose packet exceeds the size limit before buffering it', async () => {
+    const c = await connectDevice(a);
+    const closed = waitClosed(c);
+    c.publish(topics.telemetry(a.deviceId), Buffer.alloc(300 * 1024, 0x20), { qos: 0 });
+    await closed;
+    c.end(true);
+    const metrics = await api<string>(h, 'GET', '/metrics', h.adminToken);
+    expect(typeof metrics.body).toBe('string');
+  });
+
+  it('marks a device online and offline from its status messages', async () => {
+    const c = await connectDevice(a);
+    c.publish(topics.status(a.deviceId), JSON.stringify({ v: 1, state: 'online', ts: Date.now() }), {
+      qos: 1,
+      retain: true,
+    });
+    await waitFor(
+      async () =>
+        (await api<{ online: boolean }>(h, 'GET', `/api/v1/devices/${a.deviceId}`, h.adminToken)).body.online,
+      { what: 'online' },
+    );
+    const online = await api<{ devices: Array<{ id: string }> }>(
+      h,
+      'GET',
+      '/api/v1/devices?online=true',
+      h.adminToken,
+    );
+    expect(online.body.devices.map((d) => d.id)).toEqual([a.deviceId]);
+    c.publish(topics.status(a.deviceId), JSON.stringify({ v: 1, state: 'offline', ts: Date.now() }), {
+      qos: 1,
+      retain: true,
+    });
+    await waitFor(
+      async () =>
+        !(await api<{ online: boolean }>(h, 'GET', `/api/v1/devices/${a.deviceId}`, h.adminToken)).body
+          .online,
+      { what: 'offline' },
+    );
+    await c.endAsync();
+  });
+});
