@@ -39,7 +39,8 @@ export async function openSession(
   const order = providerOrder(opts.executionProviders);
   const base: InferenceSession.SessionOptions = {
     graphOptimizationLevel: 'all',
-    logSeverityLevel: 3,
+    // Failures reach us as exceptions and become coded errors; onnxruntime's own log would repeat each one.
+    logSeverityLevel: 4,
     ...(opts.intraOpThreads ? { intraOpNumThreads: opts.intraOpThreads } : {}),
     ...(opts.interOpThreads ? { interOpNumThreads: opts.interOpThreads } : {}),
   };
