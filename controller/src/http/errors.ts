@@ -15,9 +15,11 @@ export function toPerchError(err: unknown): PerchError {
       );
     }
     const code = e.code;
+    if (code === 'FST_REQ_FILE_TOO_LARGE') {
+      return new PerchError('E_MODEL_TOO_LARGE', 'an uploaded file is larger than the limit');
+    }
     if (
       code === 'FST_ERR_CTP_BODY_TOO_LARGE' ||
-      code === 'FST_REQ_FILE_TOO_LARGE' ||
       code === 'FST_PARTS_LIMIT' ||
       code === 'FST_FILES_LIMIT' ||
       code === 'FST_FIELDS_LIMIT'

@@ -49,7 +49,10 @@ export function writeProfile(profile: Profile, env: NodeJS.ProcessEnv = process.
 }
 
 /** Flags win over PERCH_URL / PERCH_TOKEN, which win over the login file. */
-export function resolveProfile(flags: { url?: string; token?: string }, env: NodeJS.ProcessEnv = process.env): Profile {
+export function resolveProfile(
+  flags: { url?: string; token?: string },
+  env: NodeJS.ProcessEnv = process.env,
+): Profile {
   const stored = readProfile(env);
   const url = flags.url ?? env.PERCH_URL ?? stored.url;
   const token = flags.token ?? env.PERCH_TOKEN ?? stored.token;

@@ -58,15 +58,13 @@ export const tokenRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) => {
         request.body.role,
         actorOf(request.principal),
       );
-      return reply
-        .code(201)
-        .send({
-          id: created.id,
-          name: request.body.name,
-          role: request.body.role,
-          createdAt: created.createdAt,
-          token: created.token,
-        });
+      return reply.code(201).send({
+        id: created.id,
+        name: request.body.name,
+        role: request.body.role,
+        createdAt: created.createdAt,
+        token: created.token,
+      });
     },
   );
 

@@ -225,3 +225,55 @@ export function telemetry(
     metrics,
   });
 }
+
+export const BLAZEFACE_SPEC = {
+  schemaVersion: 1,
+  input: {
+    kind: 'image',
+    name: 'input:0',
+    layout: 'NHWC',
+    width: 128,
+    height: 128,
+    colour: 'RGB',
+    dtype: 'float32',
+    resize: 'stretch',
+    normalisation: { kind: 'scaleOffset', scale: 1 / 127.5, offset: -1 },
+  },
+  postprocessor: { kind: 'blazeface', params: {} },
+};
+
+/** Multipart upload of a bundle over the real HTTP port. */
+export async function uploadBundle(
+  h: Harness,
+  name: string,
+  version: string,
+  parts: {
+    model?: Buffer;
+    spec?: Buffer | string;
+    labels?: Buffer | string;
+    sample?: Buffer;
+    extra?: Record<string, Buffer | string>;
+    securityVersion?: number;
+  },
+  token = h.adminToken,
+): Promise<{
+  status: number;
+  body: Record<string, unknown> & { error?: { code: string; message: string } };
+}> {
+  const form = new FormData();
+  if (parts.model) form.append('model', new Blob([parts.model]), 'model.onnx');
+  if (parts.spec !== undefined) form.append('spec', new Blob([parts.spec]), 'spec.json');
+  if (parts.labels !== undefined) form.append('labels', new Blob([parts.labels]), 'labels.txt');
+  if (parts.sample) form.append('sample', new Blob([parts.sample]), 'sample.bin');
+  for (const [k, v] of Object.entries(parts.extra ?? {})) form.append(k, new Blob([v]), k);
+  if (parts.securityVersion !== undefined) form.append('securityVersion', String(parts.securityVersion));
+  const res = await fetch(`${h.ctl.url}/api/v1/models/${name}/versions/${version}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}` },
+    body: form,
+  });
+  return {
+    status: res.status,
+    body: (await res.json()) as Record<string, unknown> & { error?: { code: string; message: string } },
+  };
+}
