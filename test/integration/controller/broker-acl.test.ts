@@ -12,6 +12,8 @@ import {
 } from './harness';
 import { waitFor } from '../../helpers/wait';
 
+jest.setTimeout(60_000);
+
 describe('embedded broker ACL', () => {
   let h: Harness;
   let a: Enrolled;

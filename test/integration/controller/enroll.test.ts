@@ -13,6 +13,8 @@ import {
 import { waitFor } from '../../helpers/wait';
 import { topics } from '@perch/shared';
 
+jest.setTimeout(60_000);
+
 describe.each(['embedded', 'external'] as const)('enrollment and revocation (%s broker)', (mode) => {
   let h: Harness;
   beforeAll(async () => {

@@ -3,6 +3,8 @@ import { readTar } from '@perch/controller';
 import { fixturePath } from '../../helpers/fixtures';
 import { api, BLAZEFACE_SPEC, enroll, startHarness, uploadBundle, type Harness } from './harness';
 
+jest.setTimeout(60_000);
+
 describe('model bundle upload', () => {
   let h: Harness;
   let model: Buffer;

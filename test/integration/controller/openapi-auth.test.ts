@@ -6,6 +6,8 @@ type OpenApi = { openapi: string; paths: Record<string, Record<string, Operation
 const RANK = { viewer: 1, operator: 2, admin: 3 } as const;
 type Role = keyof typeof RANK;
 
+jest.setTimeout(60_000);
+
 describe('OpenAPI walk: every route refuses a missing or too weak token', () => {
   let h: Harness;
   let doc: OpenApi;

@@ -37,6 +37,8 @@ function updaterFor(h: Harness, d: { deviceToken: string; tufRoot: unknown }, di
   });
 }
 
+jest.setTimeout(60_000);
+
 describe('TUF repository served to tuf-js', () => {
   let h: Harness;
   let tmp: { dir: string; cleanup: () => void };
