@@ -66,15 +66,15 @@ export function buildProgram(io: CliIo): Command {
 
   program
     .command('login')
-    .description('remember a controller URL and token (stored with mode 0600 in your config folder)')
-    .requiredOption('--url <url>', 'controller URL, e.g. http://127.0.0.1:8080')
-    .option('--token <token>', 'API token (default: PERCH_TOKEN)')
+    .description('check and remember --url and --token (stored with mode 0600 in your config folder)')
     .action(
-      run(async (ctx: CommandContext, opts: { url: string; token?: string }) => {
-        // `login --url` shadows the global --url; commander gives the subcommand its own value.
-        const url = normaliseUrl(opts.url);
-        const token = opts.token ?? ctx.flags.token ?? ctx.env.PERCH_TOKEN;
-        if (!token) throw usage('give --token (or set PERCH_TOKEN)');
+      run(async (ctx: CommandContext) => {
+        // The global --url / --token options (accepted anywhere on the line) say what to store.
+        const rawUrl = ctx.flags.url ?? ctx.env.PERCH_URL;
+        if (!rawUrl) throw usage('give --url <controller URL>, e.g. --url http://127.0.0.1:8080');
+        const url = normaliseUrl(rawUrl);
+        const token = ctx.flags.token ?? ctx.env.PERCH_TOKEN;
+        if (!token) throw usage('give --token <token> (or set PERCH_TOKEN)');
         // Check the pair before storing it, so a typo is caught now rather than at the next command.
         await new ApiClient({ url, token }, ctx.flags.timeoutMs).get('/devices', { limit: 1 });
         const file = writeProfile({ url, token }, ctx.env);

@@ -42,7 +42,8 @@ export class Output {
     }
     const width = Math.max(...Object.keys(value).map((k) => k.length));
     for (const [k, v] of Object.entries(value)) {
-      const text = typeof v === 'object' && v !== null ? JSON.stringify(v) : formatCell(v);
+      const text =
+        typeof v === 'object' && v !== null && !Array.isArray(v) ? JSON.stringify(v) : formatCell(v);
       this.stdout.write(`${`${k}:`.padEnd(width + 2)}${text}\n`);
     }
   }

@@ -31,7 +31,7 @@ async function currentDesired(client: ApiClient, id: string): Promise<Desired> {
  */
 export function registerAssign(program: Command, run: Runner): void {
   program
-    .command('assign [device] <model>')
+    .command('assign <device-or-model> [model]')
     .description('assign <model>@<version> to a device, or to every device with --tag')
     .option('--tag <tag>', 'every (non-revoked) device with this tag')
     .option('--pipelines <file>', 'JSON or YAML file with {"pipelines": [...]} to set as well')
@@ -39,11 +39,11 @@ export function registerAssign(program: Command, run: Runner): void {
       run(
         async (
           { client, out }: CommandContext,
-          deviceOrModel: string | undefined,
+          deviceOrModel: string,
           maybeModel: string | undefined,
           opts: { tag?: string; pipelines?: string },
         ) => {
-          // commander fills the optional [device] first: with --tag, the single argument is the model.
+          // `assign <device> <model>@<version>` or `assign --tag T <model>@<version>`.
           let device: string | undefined = deviceOrModel;
           let modelRef = maybeModel;
           if (modelRef === undefined) {
