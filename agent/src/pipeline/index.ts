@@ -6,6 +6,9 @@
  *   await pipeline.swapModel(bundle2); // no frame dropped; the old model stays on failure
  *   pipeline.stats();                  // for telemetry
  *   await pipeline.stop();
+ *
+ * The agent core uses `createPipelineHost` (a PipelineHost: desired pipeline configs + installed models in,
+ * sources built by agent/src/sources, hot swaps when only the model changed).
  */
 export * from './types';
 export { createPipeline, PipelineRunner, mergeResults, type PipelineDeps } from './runner';
@@ -43,3 +46,4 @@ export { pointInPolygon, zoneOf } from './rules/zones';
 export { SnapshotStore, renderSnapshot, overlaySvg } from './output/snapshots';
 export { LatencyWindow, RateMeter } from './output/latency';
 export { Preparer, type Prepared } from './prepare';
+export { createPipelineHost, DefaultPipelineHost, inferenceFrom, type PipelineHostOptions } from './host';

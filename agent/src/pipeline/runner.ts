@@ -28,6 +28,9 @@ import type {
   PipelineOptions,
   PipelineState,
   PipelineStats,
+  Frame,
+  SnapshotRef,
+  SnapshotWriter,
   SourceItem,
   TensorStatistics,
 } from './types';
@@ -42,6 +45,7 @@ interface Timed extends Prepared {
   readonly preparedAt: number;
 }
 
+const KIND_FOR_INPUT = { image: 'frame', audio: 'audio', tensor: 'sensor' } as const;
 const VERSION_RE = /^[A-Za-z0-9][A-Za-z0-9._+-]*$/;
 
 export interface PipelineDeps {
@@ -62,7 +66,9 @@ export class PipelineRunner implements PipelineHandle {
   private readonly preparer = new Preparer();
   private readonly errors = new ErrorBook();
   private readonly tracker: EventTracker;
-  private readonly snapshots: SnapshotStore | undefined;
+  private readonly snapshots: SnapshotWriter | undefined;
+  private latest:
+    { frame: Frame; size: { width: number; height: number }; detections: readonly Detection[] } | undefined;
   private readonly lat = {
     queue: new LatencyWindow(),
     preprocess: new LatencyWindow(),
@@ -98,7 +104,7 @@ export class PipelineRunner implements PipelineHandle {
         ? { updateIntervalMs: opts.rules.updateIntervalMs }
         : {}),
     });
-    this.snapshots = opts.snapshots ? new SnapshotStore(opts.snapshots) : undefined;
+    this.snapshots = opts.snapshotWriter ?? (opts.snapshots ? new SnapshotStore(opts.snapshots) : undefined);
   }
 
   /** Loads and warms the model, then starts the source and the loops. Rejects (with the error also in
@@ -110,7 +116,16 @@ export class PipelineRunner implements PipelineHandle {
     try {
       this.model = await LoadedModel.load(this.opts.bundle, this.opts.inference);
       this.noteFallbacks(this.model);
+      const wants = KIND_FOR_INPUT[this.model.spec.input.kind];
+      if (this.opts.source.itemKind !== wants) {
+        throw new PerchError(
+          'E_PIPELINE_INPUT_KIND',
+          `model ${this.model.name} takes ${wants} items, source ${this.opts.source.id} yields ${this.opts.source.itemKind}`,
+        );
+      }
     } catch (err) {
+      await this.model?.release();
+      this.model = undefined;
       this.fail(err);
       throw err;
     }
@@ -193,6 +208,19 @@ export class PipelineRunner implements PipelineHandle {
     });
     this.swapping = run.catch(() => undefined);
     return run;
+  }
+
+  async snapshot(): Promise<SnapshotRef | undefined> {
+    const l = this.latest;
+    if (!l || !this.snapshots) return undefined;
+    try {
+      const ref = await this.snapshots.save(this.id, l.frame, l.size, l.detections, this.clock.now());
+      this.counters.snapshots++;
+      return ref;
+    } catch (err) {
+      this.record(err);
+      return undefined;
+    }
   }
 
   stats(): PipelineStats {
@@ -306,6 +334,9 @@ export class PipelineRunner implements PipelineHandle {
     const t2 = performance.now();
     const now = this.clock.now();
     const matches = applyRules(result, this.opts.rules ?? {});
+    if (p.item.kind === 'frame' && result.frame) {
+      this.latest = { frame: p.item, size: result.frame, detections: matches.map((m) => m.detection) };
+    }
     const transitions = this.tracker.observe(matches, now, result.frame);
     if (transitions.some((t) => t.phase === 'start'))
       await this.attachSnapshot(transitions, p, matches, result, now);

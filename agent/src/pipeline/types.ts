@@ -200,6 +200,17 @@ export interface ResultSink {
 // ---------------------------------------------------------------------------------------------------------
 // Running a pipeline
 
+/** Renders and stores a snapshot (a SnapshotStore; one may be shared by several pipelines). */
+export interface SnapshotWriter {
+  save(
+    pipelineId: string,
+    frame: Frame,
+    size: { readonly width: number; readonly height: number },
+    detections: readonly Detection[],
+    ts: number,
+  ): Promise<SnapshotRef>;
+}
+
 export interface SnapshotConfig {
   readonly dir: string;
   /** Oldest snapshots are deleted when the folder would exceed this. Default 50 MB. */
@@ -223,8 +234,10 @@ export interface PipelineOptions {
   readonly inference?: InferenceOptions;
   /** Items waiting for inference; 1 or 2 (default 1). The oldest is dropped when full. */
   readonly queueSize?: number;
-  /** Absent = no snapshots. */
+  /** Absent (and no `snapshotWriter`) = no snapshots. */
   readonly snapshots?: SnapshotConfig;
+  /** A shared writer instead of a folder of its own (the host shares one store and one budget). */
+  readonly snapshotWriter?: SnapshotWriter;
   /** Defaults to the system clock; tests pass a ManualClock. */
   readonly clock?: Clock;
 }
@@ -286,5 +299,7 @@ export interface PipelineHandle {
   /** Loads and warms the new bundle beside the old one, then switches between two items. Rejects (and keeps
    * the old model) if the new one fails to load or does not match its spec. */
   swapModel(bundle: ModelBundle): Promise<void>;
+  /** The latest frame with its detections drawn, stored; undefined when there is no frame or no writer. */
+  snapshot(): Promise<SnapshotRef | undefined>;
   stats(): PipelineStats;
 }

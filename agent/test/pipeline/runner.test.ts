@@ -236,12 +236,15 @@ describe('pipeline runner', () => {
     expect(source.started).toBe(0);
   });
 
-  it('refuses items of the wrong kind with E_PIPELINE_INPUT_KIND', async () => {
-    const source = new ManualSource<SourceItem>('audio');
+  it('refuses a source of the wrong kind at start, and stray items of the wrong kind later', async () => {
+    const audio = new ManualSource<SourceItem>('audio');
+    await expect(start({ source: audio }).start()).rejects.toMatchObject({ code: 'E_PIPELINE_INPUT_KIND' });
+    const source = new ManualSource<SourceItem>('frame');
     const p = start({ source });
     await p.start();
     source.push({ kind: 'audio', samples: new Float32Array(16), sampleRate: 16000 });
     await waitFor(() => p.stats().errors.E_PIPELINE_INPUT_KIND);
+    expect(p.stats().state).toBe('running');
   });
 
   it('counts a failing sink as E_PIPELINE_SINK while the other sinks still get the event', async () => {

@@ -57,6 +57,10 @@ export const pipelineErrors = defineErrors({
     meaning: 'A new model could not be loaded or warmed up; the pipeline keeps running the previous model.',
     action: 'See the cause in the details (load, spec mismatch or inference error) and fix the bundle.',
   },
+  E_PIPELINE_MODEL_MISSING: {
+    meaning: 'A pipeline names a model that is not installed (yet) on the device; it is not started.',
+    action: 'Check the model name in the pipeline config; the pipeline starts once the model is installed.',
+  },
   E_PIPELINE_NOT_RUNNING: {
     meaning: 'The operation needs a running pipeline, and this one is stopped or has no model.',
     action: 'Start the pipeline first, or wait until its model is loaded.',
