@@ -232,6 +232,14 @@ export class Downloader {
         res.on('error', (err) =>
           finish(new PerchError('E_DOWNLOAD_HTTP', `download failed: ${err.message}`)),
         );
+        // A connection cut mid-body ends in 'close' without 'end' (or 'error') on some Node versions.
+        res.on('close', () => {
+          if (size < req.length) {
+            finish(
+              new PerchError('E_DOWNLOAD_HTTP', `connection closed after ${size} of ${req.length} bytes`),
+            );
+          } else finish();
+        });
       });
       active.request = request;
       request.on('error', (err) =>
