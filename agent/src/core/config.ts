@@ -36,7 +36,7 @@ export const agentConfigSchema = z.strictObject({
   poll: z
     .strictObject({
       intervalS: z.number().int().min(1).default(60),
-      path: z.string().startsWith('/').default('/api/v1/device/desired'),
+      path: z.string().startsWith('/').default('/api/v1/device/self'),
     })
     .prefault({}),
   outbox: z

@@ -1,4 +1,4 @@
-import { decodeMessage, type Clock, type DesiredState, type Logger } from '@perch/shared';
+import { decodeMessage, safeJsonParse, type Clock, type DesiredState, type Logger } from '@perch/shared';
 import { Backoff } from './backoff';
 import type { Counters } from './counters';
 
@@ -58,6 +58,24 @@ export class DesiredPoller {
       const res = await this.fetchFn(this.options.url, { headers, signal: AbortSignal.timeout(15_000) });
       if (res.status === 200) {
         const body = Buffer.from(await res.arrayBuffer());
+        // `/api/v1/device/self` wraps the document: {deviceId, desired}; a bare document is accepted too.
+        const wrapped = safeJsonParse(body, { maxBytes: this.options.maxBytes });
+        if (wrapped.ok && wrapped.value && typeof wrapped.value === 'object' && 'deviceId' in wrapped.value) {
+          const inner = (wrapped.value as { desired?: unknown }).desired;
+          if (inner === null || inner === undefined) {
+            this.backoff.reset();
+            if (this.active) this.schedule(this.options.intervalMs * (0.5 + this.random()));
+            return;
+          }
+          const decodedInner = decodeMessage('desired', JSON.stringify(inner), { maxBytes: this.options.maxBytes });
+          if (decodedInner.ok) {
+            this.etag = res.headers.get('etag') ?? undefined;
+            this.onDesired(decodedInner.value);
+          } else this.counters.error(decodedInner.error.code);
+          this.backoff.reset();
+          if (this.active) this.schedule(this.options.intervalMs * (0.5 + this.random()));
+          return;
+        }
         const decoded = decodeMessage('desired', body, { maxBytes: this.options.maxBytes });
         if (decoded.ok) {
           this.etag = res.headers.get('etag') ?? undefined;
