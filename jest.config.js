@@ -14,7 +14,7 @@ const transform = {
 };
 
 const moduleNameMapper = {
-  '^@perch/(shared|agent|controller)$': '<rootDir>/$1/src/index.ts',
+  '^@perch/(shared|agent|controller|embedded)$': '<rootDir>/$1/src/index.ts',
 };
 
 const common = {
@@ -32,7 +32,7 @@ module.exports = {
     {
       ...common,
       displayName: 'unit',
-      testMatch: ['<rootDir>/{shared,agent,controller}/test/**/*.test.ts'],
+      testMatch: ['<rootDir>/{shared,agent,controller,embedded}/test/**/*.test.ts'],
     },
     {
       ...common,

@@ -24,6 +24,17 @@ export const cliErrors = defineErrors({
     action:
       'Put model.onnx, spec.json and labels.txt (and optionally sample.*) in one folder and push that folder.',
   },
+  E_PORT_IN_USE: {
+    meaning: 'A port Perch was told to listen on (PERCH_HTTP_PORT, PERCH_MQTT_PORT) is already taken.',
+    action:
+      'Stop the program that holds the port, or choose another port with the variable named in the message.',
+  },
+  E_DEMO_SOURCE: {
+    meaning:
+      'PERCH_DEMO_SOURCE names nothing usable: no such folder, file, URL or /dev/videoN, or a folder without images.',
+    action:
+      'Point PERCH_DEMO_SOURCE at a folder of .jpg/.png photos, a video file, an rtsp:// or http:// URL, or /dev/videoN.',
+  },
   E_CLI_CONFIG: {
     meaning: 'The perchctl login file is unreadable or malformed.',
     action: 'Run `perchctl login` again; it rewrites the file.',
