@@ -67,7 +67,9 @@ export class DesiredPoller {
             if (this.active) this.schedule(this.options.intervalMs * (0.5 + this.random()));
             return;
           }
-          const decodedInner = decodeMessage('desired', JSON.stringify(inner), { maxBytes: this.options.maxBytes });
+          const decodedInner = decodeMessage('desired', JSON.stringify(inner), {
+            maxBytes: this.options.maxBytes,
+          });
           if (decodedInner.ok) {
             this.etag = res.headers.get('etag') ?? undefined;
             this.onDesired(decodedInner.value);

@@ -1,4 +1,4 @@
-import type * as OrtModule from 'onnxruntime-node';
+import { Worker } from 'node:worker_threads';
 import { PerchError, type Logger } from '@perch/shared';
 import type { LoadedModel } from './model-store';
 
@@ -6,6 +6,8 @@ export interface ProbationOptions {
   warmupRuns: number;
   /** Inferences that must all succeed before the model is committed. */
   trialRuns: number;
+  /** The whole probation; a model that hangs onnxruntime fails it. Default 5 minutes. */
+  timeoutMs?: number;
 }
 
 export interface ProbationReport {
@@ -19,39 +21,61 @@ export interface Probation {
   run(model: LoadedModel): Promise<ProbationReport>;
 }
 
-type Ort = typeof OrtModule;
-type TensorType = 'float32' | 'uint8' | 'int8' | 'int32' | 'int64' | 'float64' | 'bool';
+/**
+ * The probation runs in a worker thread: onnxruntime's run blocks the thread it is on, and the agent's
+ * event loop (MQTT keep-alive, watchdog) must go on meanwhile. Plain JavaScript evaluated from a
+ * string, so it runs the same from dist/ and under jest.
+ */
+const WORKER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const ort = require(workerData.ortPath);
+const BYTES = { float32: 4, uint8: 1, int8: 1, int32: 4, int64: 8, float64: 8, bool: 1 };
+const ARRAYS = { float32: Float32Array, uint8: Uint8Array, int8: Int8Array, int32: Int32Array, int64: BigInt64Array, float64: Float64Array, bool: Uint8Array };
+let stage = 'load';
+(async () => {
+  const t0 = performance.now();
+  const session = await ort.InferenceSession.create(workerData.model, { logSeverityLevel: 3, intraOpNumThreads: 1 });
+  const loadMs = performance.now() - t0;
+  stage = 'inputs';
+  const feeds = {};
+  let sampleUsed = false;
+  session.inputMetadata.forEach((meta, i) => {
+    if (!meta.isTensor) throw new Error('input ' + meta.name + ' is not a tensor');
+    const dims = meta.shape.map((d) => (typeof d === 'number' && d > 0 ? d : 1));
+    const type = BYTES[meta.type] ? meta.type : 'float32';
+    const n = dims.reduce((a, b) => a * b, 1);
+    let data = new ARRAYS[type](n);
+    const sample = workerData.sample;
+    if (i === 0 && sample && sample.byteLength === n * BYTES[type]) {
+      data = new ARRAYS[type](new Uint8Array(sample).buffer);
+      sampleUsed = true;
+    }
+    feeds[meta.name] = new ort.Tensor(type, data, dims);
+  });
+  const runOnce = async (name) => {
+    stage = name;
+    const out = await session.run(feeds);
+    for (const [output, t] of Object.entries(out)) {
+      if (t.data instanceof Float32Array || t.data instanceof Float64Array) {
+        for (const v of t.data) if (!Number.isFinite(v)) throw new Error('output ' + output + ' has a non-finite value');
+      }
+    }
+  };
+  for (let i = 0; i < workerData.warmupRuns; i++) await runOnce('warm-up');
+  if (sampleUsed) await runOnce('self-test');
+  const t1 = performance.now();
+  for (let i = 0; i < workerData.trialRuns; i++) await runOnce('trial');
+  const meanInferenceMs = workerData.trialRuns ? (performance.now() - t1) / workerData.trialRuns : 0;
+  await session.release();
+  parentPort.postMessage({ ok: true, loadMs, meanInferenceMs, sampleUsed });
+})().catch((err) => parentPort.postMessage({ ok: false, stage, message: err && err.message ? err.message : String(err) }));
+`;
 
-const BYTES: Record<TensorType, number> = {
-  float32: 4,
-  uint8: 1,
-  int8: 1,
-  int32: 4,
-  int64: 8,
-  float64: 8,
-  bool: 1,
-};
+type Reply =
+  | { ok: true; loadMs: number; meanInferenceMs: number; sampleUsed: boolean }
+  | { ok: false; stage: string; message: string };
 
-function zeros(type: TensorType, n: number) {
-  switch (type) {
-    case 'uint8':
-    case 'bool':
-      return new Uint8Array(n);
-    case 'int8':
-      return new Int8Array(n);
-    case 'int32':
-      return new Int32Array(n);
-    case 'int64':
-      return new BigInt64Array(n);
-    case 'float64':
-      return new Float64Array(n);
-    default:
-      return new Float32Array(n);
-  }
-}
-
-function failure(stage: string, err: unknown): PerchError {
-  const message = err instanceof Error ? err.message : String(err);
+function failure(stage: string, message: string): PerchError {
   return new PerchError(
     'E_UPDATE_PROBATION_FAILED',
     `probation failed at ${stage}: ${message.slice(0, 500)}`,
@@ -70,79 +94,51 @@ export class OnnxProbation implements Probation {
   constructor(
     private readonly options: ProbationOptions,
     private readonly logger: Logger,
-    private readonly now: () => number = () => performance.now(),
   ) {}
 
-  async run(model: LoadedModel): Promise<ProbationReport> {
-    let ort: Ort;
-    try {
-      ort = await import('onnxruntime-node');
-    } catch (err) {
-      throw failure('runtime', err);
-    }
-    const t0 = this.now();
-    let session: OrtModule.InferenceSession;
-    try {
-      session = await ort.InferenceSession.create(new Uint8Array(model.files.model), {
-        logSeverityLevel: 3,
-        intraOpNumThreads: 1,
+  run(model: LoadedModel): Promise<ProbationReport> {
+    return new Promise((resolve, reject) => {
+      let settled = false;
+      const sample = model.files.sample;
+      const worker = new Worker(WORKER_SOURCE, {
+        eval: true,
+        workerData: {
+          ortPath: require.resolve('onnxruntime-node'),
+          model: new Uint8Array(model.files.model),
+          sample: sample ? new Uint8Array(sample) : undefined,
+          warmupRuns: this.options.warmupRuns,
+          trialRuns: this.options.trialRuns,
+        },
       });
-    } catch (err) {
-      throw failure('load', err);
-    }
-    const loadMs = this.now() - t0;
-    try {
-      const feeds: Record<string, OrtModule.Tensor> = {};
-      let sampleUsed = false;
-      for (const [i, meta] of session.inputMetadata.entries()) {
-        if (!meta.isTensor) throw failure('inputs', `input ${meta.name} is not a tensor`);
-        const dims = meta.shape.map((d) => (typeof d === 'number' && d > 0 ? d : 1));
-        const type = (meta.type in BYTES ? meta.type : 'float32') as TensorType;
-        const n = dims.reduce((a, b) => a * b, 1);
-        let data = zeros(type, n);
-        const sample = model.files.sample;
-        if (i === 0 && sample) {
-          if (sample.length === n * BYTES[type]) {
-            const copy = new Uint8Array(sample).buffer;
-            data =
-              type === 'int64'
-                ? new BigInt64Array(copy)
-                : new (data.constructor as Float32ArrayConstructor)(copy);
-            sampleUsed = true;
-          } else {
-            this.logger.warn('sample input does not fit the first input tensor; using zeros', {
+      const done = (err: PerchError | undefined, report?: ProbationReport) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        void worker.terminate();
+        if (err) reject(err);
+        else resolve(report!);
+      };
+      const timer = setTimeout(
+        () => done(failure('timeout', `no answer within ${this.options.timeoutMs ?? 300_000} ms`)),
+        this.options.timeoutMs ?? 300_000,
+      );
+      timer.unref();
+      worker.on('message', (reply: Reply) => {
+        if (reply.ok) {
+          if (model.files.sample && !reply.sampleUsed) {
+            this.logger.warn('sample input does not fit the first input tensor; probation used zeros', {
               model: model.name,
-              expectedBytes: n * BYTES[type],
-              sampleBytes: sample.length,
             });
           }
-        }
-        feeds[meta.name] = new ort.Tensor(type, data, dims);
-      }
-      const runOnce = async (stage: string) => {
-        let out;
-        try {
-          out = await session.run(feeds);
-        } catch (err) {
-          throw failure(stage, err);
-        }
-        for (const [name, tensor] of Object.entries(out)) {
-          const values = tensor.data;
-          if (values instanceof Float32Array || values instanceof Float64Array) {
-            for (const v of values) {
-              if (!Number.isFinite(v)) throw failure(stage, `output ${name} has a non-finite value`);
-            }
-          }
-        }
-      };
-      for (let i = 0; i < this.options.warmupRuns; i++) await runOnce('warm-up');
-      if (sampleUsed) await runOnce('self-test');
-      const t1 = this.now();
-      for (let i = 0; i < this.options.trialRuns; i++) await runOnce('trial');
-      const meanInferenceMs = this.options.trialRuns ? (this.now() - t1) / this.options.trialRuns : 0;
-      return { loadMs, meanInferenceMs, sampleUsed };
-    } finally {
-      await session.release().catch(() => undefined);
-    }
+          done(undefined, {
+            loadMs: reply.loadMs,
+            meanInferenceMs: reply.meanInferenceMs,
+            sampleUsed: reply.sampleUsed,
+          });
+        } else done(failure(reply.stage, reply.message));
+      });
+      worker.on('error', (err) => done(failure('worker', err.message)));
+      worker.on('exit', (code) => done(failure('worker', `probation worker exited with ${code}`)));
+    });
   }
 }
