@@ -71,7 +71,9 @@ describe('webhooks over real HTTP with the SQLite store', () => {
 
   function dispatcher(clock: ManualClock, file: string, extra: Partial<WebhookDispatcherOptions> = {}) {
     const db = new Database(path.join(tmp.dir, file));
-    closers.push(async () => db.close());
+    closers.push(async () => {
+      db.close();
+    });
     const d = new WebhookDispatcher({
       store: new SqliteWebhookStore(db),
       logger,
