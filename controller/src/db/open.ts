@@ -17,6 +17,18 @@ export interface Store {
   transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
   durable<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
   close(): Promise<void>;
+  /**
+   * SQLite only: a cached prepared statement on the store's single connection, for hot paths (ingest).
+   * Call it only inside `transaction()`: kysely holds the connection then, so the statement runs inside
+   * that transaction. The SQL passed must be portable; other dialects leave this undefined and callers
+   * fall back to kysely queries.
+   */
+  readonly prepared?: (sql: string) => SqliteStatement;
+}
+
+export interface SqliteStatement {
+  run(...params: unknown[]): unknown;
+  get(...params: unknown[]): unknown;
 }
 
 export interface SqliteOptions {
@@ -35,6 +47,7 @@ export async function openSqliteStore(options: SqliteOptions): Promise<Store> {
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: raw }) });
   await migrate(db);
   let durableCount = 0;
+  const statements = new Map<string, SqliteDatabase.Statement>();
   // One connection: kysely's SQLite driver serialises all queries on it, so the pragma switch below
   // cannot leak into an unrelated transaction.
   return {
@@ -50,6 +63,14 @@ export async function openSqliteStore(options: SqliteOptions): Promise<Store> {
       }
     },
     close: () => db.destroy(),
+    prepared: (text: string) => {
+      let stmt = statements.get(text);
+      if (!stmt) {
+        stmt = raw.prepare(text);
+        statements.set(text, stmt);
+      }
+      return stmt;
+    },
   };
 }
 

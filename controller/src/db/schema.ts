@@ -73,19 +73,15 @@ export interface ModelVersionTable {
   created_at: number;
 }
 
-export interface TelemetryMessageTable {
+export interface TelemetryTable {
   msg_id: string;
   device_id: string;
   ts: number;
   received_at: number;
-}
-
-export interface TelemetryPointTable {
-  msg_id: string;
-  device_id: string;
-  metric: string;
-  ts: number;
-  value: number;
+  /** JSON object metric -> number. */
+  metrics: string;
+  /** JSON object of the message's info, or null. */
+  info: string | null;
 }
 
 export interface EventTable {
@@ -118,8 +114,7 @@ export interface Database {
   desired: DesiredTable;
   models: ModelTable;
   model_versions: ModelVersionTable;
-  telemetry_messages: TelemetryMessageTable;
-  telemetry_points: TelemetryPointTable;
+  telemetry: TelemetryTable;
   events: EventTable;
   audit_log: AuditTable;
 }

@@ -51,7 +51,7 @@ export class Ingest {
   processed = 0;
 
   constructor(private readonly o: IngestOptions) {
-    this.batchSize = o.batchSize ?? 500;
+    this.batchSize = o.batchSize ?? 1000;
     this.flushDelayMs = o.flushDelayMs ?? 20;
     this.maxQueue = o.maxQueue ?? 50_000;
   }
@@ -171,31 +171,32 @@ export class Ingest {
   private async write(tx: Tx, batch: Accepted[]): Promise<void> {
     const now = this.o.clock.now();
     const ids = [...new Set(batch.map((b) => b.deviceId))];
-    const known = new Set(
-      (
-        await tx
-          .selectFrom('devices')
-          .select('id')
-          .where('id', 'in', ids)
-          .where('revoked_at', 'is', null)
-          .execute()
-      ).map((r) => r.id),
-    );
+    const known = new Set<string>();
+    for (let i = 0; i < ids.length; i += 500) {
+      const rows = await tx
+        .selectFrom('devices')
+        .select('id')
+        .where('id', 'in', ids.slice(i, i + 500))
+        .where('revoked_at', 'is', null)
+        .execute();
+      for (const r of rows) known.add(r.id);
+    }
     const seen = new Map<string, boolean | undefined>();
+    const telemetry: Array<{ deviceId: string; msg: TelemetryMessage }> = [];
+    const events: Array<{ deviceId: string; msg: EventMessage }> = [];
     for (const item of batch) {
       if (!known.has(item.deviceId)) {
         this.reject('E_MQTT_UNKNOWN_DEVICE');
         continue;
       }
       if (!seen.has(item.deviceId)) seen.set(item.deviceId, undefined);
-      let stored = true;
       switch (item.kind) {
         case 'telemetry':
-          stored = await this.writeTelemetry(tx, item.deviceId, item.msg, now);
-          break;
+          telemetry.push(item);
+          continue;
         case 'events':
-          stored = await this.writeEvent(tx, item.deviceId, item.msg, now);
-          break;
+          events.push(item);
+          continue;
         case 'status':
           seen.set(item.deviceId, item.msg.state === 'online');
           break;
@@ -210,9 +211,10 @@ export class Ingest {
           break;
       }
       this.processed++;
-      if (stored) this.o.metrics.ingestMessages.inc({ kind: item.kind });
-      else this.o.metrics.ingestRejects.inc({ code: 'E_MQTT_DUPLICATE' });
+      this.o.metrics.ingestMessages.inc({ kind: item.kind });
     }
+    if (telemetry.length > 0) await this.writeTelemetry(tx, telemetry, now);
+    if (events.length > 0) await this.writeEvents(tx, events, now);
     for (const [deviceId, online] of seen) {
       const set =
         online === undefined ? { last_seen_at: now } : { last_seen_at: now, online: online ? 1 : 0 };
@@ -220,61 +222,97 @@ export class Ingest {
     }
   }
 
+  private count(kind: 'telemetry' | 'events', total: number, stored: number): void {
+    this.processed += total;
+    if (stored > 0) this.o.metrics.ingestMessages.inc({ kind }, stored);
+    if (total > stored) this.o.metrics.ingestRejects.inc({ code: 'E_MQTT_DUPLICATE' }, total - stored);
+  }
+
+  /**
+   * Multi-row INSERT ... ON CONFLICT DO NOTHING RETURNING: the returned keys say which messages are new
+   * (SQLite >= 3.35 and PostgreSQL alike). On SQLite the same statement runs row by row, prepared once.
+   */
   private async writeTelemetry(
     tx: Tx,
-    deviceId: string,
-    msg: TelemetryMessage,
+    items: Array<{ deviceId: string; msg: TelemetryMessage }>,
     now: number,
-  ): Promise<boolean> {
-    const inserted = await tx
-      .insertInto('telemetry_messages')
-      .values({ msg_id: msg.id, device_id: deviceId, ts: msg.ts, received_at: now })
-      .onConflict((oc) => oc.columns(['device_id', 'msg_id']).doNothing())
-      .returning('msg_id')
-      .executeTakeFirst();
-    if (!inserted) return false;
-    const points = Object.entries(msg.metrics).map(([metric, value]) => ({
+  ): Promise<void> {
+    const row = ({ deviceId, msg }: { deviceId: string; msg: TelemetryMessage }) => ({
       msg_id: msg.id,
       device_id: deviceId,
-      metric,
       ts: msg.ts,
-      value,
-    }));
-    // Chunked so that no statement passes SQLite's bound-parameter limit.
-    for (let i = 0; i < points.length; i += 150) {
-      await tx
-        .insertInto('telemetry_points')
-        .values(points.slice(i, i + 150))
-        .execute();
+      received_at: now,
+      metrics: JSON.stringify(msg.metrics),
+      info: msg.info === undefined ? null : JSON.stringify(msg.info),
+    });
+    const prepared = this.o.store.prepared;
+    let stored = 0;
+    if (prepared) {
+      const insert = prepared(
+        'INSERT INTO telemetry (msg_id, device_id, ts, received_at, metrics, info) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (device_id, msg_id) DO NOTHING RETURNING msg_id',
+      );
+      for (const item of items) {
+        const r = row(item);
+        if (insert.get(r.msg_id, r.device_id, r.ts, r.received_at, r.metrics, r.info) !== undefined) stored++;
+      }
+    } else {
+      for (let i = 0; i < items.length; i += 400) {
+        const rows = await tx
+          .insertInto('telemetry')
+          .values(items.slice(i, i + 400).map(row))
+          .onConflict((oc) => oc.columns(['device_id', 'msg_id']).doNothing())
+          .returning('msg_id')
+          .execute();
+        stored += rows.length;
+      }
     }
-    return true;
+    this.count('telemetry', items.length, stored);
   }
 
-  private async writeEvent(tx: Tx, deviceId: string, msg: EventMessage, now: number): Promise<boolean> {
-    const inserted = await tx
-      .insertInto('events')
-      .values({
-        msg_id: msg.id,
-        device_id: deviceId,
-        ts: msg.ts,
-        event_id: msg.eventId,
-        phase: msg.phase,
-        pipeline: msg.pipeline,
-        label: msg.label,
-        score: msg.score,
-        body: JSON.stringify(msg),
-        received_at: now,
-      })
-      .onConflict((oc) => oc.columns(['device_id', 'msg_id']).doNothing())
-      .returning('msg_id')
-      .executeTakeFirst();
-    return inserted !== undefined;
+  private async writeEvents(
+    tx: Tx,
+    items: Array<{ deviceId: string; msg: EventMessage }>,
+    now: number,
+  ): Promise<void> {
+    let stored = 0;
+    for (let i = 0; i < items.length; i += 200) {
+      const chunk = items.slice(i, i + 200);
+      const rows = await tx
+        .insertInto('events')
+        .values(
+          chunk.map(({ deviceId, msg }) => ({
+            msg_id: msg.id,
+            device_id: deviceId,
+            ts: msg.ts,
+            event_id: msg.eventId,
+            phase: msg.phase,
+            pipeline: msg.pipeline,
+            label: msg.label,
+            score: msg.score,
+            body: JSON.stringify(msg),
+            received_at: now,
+          })),
+        )
+        .onConflict((oc) => oc.columns(['device_id', 'msg_id']).doNothing())
+        .returning('msg_id')
+        .execute();
+      stored += rows.length;
+    }
+    this.count('events', items.length, stored);
   }
 
-  /** Retention: removes telemetry older than `olderThanMs` (events are kept). */
+  /** Retention: removes telemetry older than `before` (events are kept), device by device on the index. */
   static async trim(store: Store, before: number): Promise<number> {
-    const r = await store.db.deleteFrom('telemetry_points').where('ts', '<', before).executeTakeFirst();
-    await store.db.deleteFrom('telemetry_messages').where('received_at', '<', before).execute();
-    return Number(r.numDeletedRows);
+    const devices = await store.db.selectFrom('devices').select('id').execute();
+    let removed = 0;
+    for (const { id } of devices) {
+      const r = await store.db
+        .deleteFrom('telemetry')
+        .where('device_id', '=', id)
+        .where('ts', '<', before)
+        .executeTakeFirst();
+      removed += Number(r.numDeletedRows);
+    }
+    return removed;
   }
 }

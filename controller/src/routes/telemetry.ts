@@ -75,16 +75,20 @@ export const telemetryRoutes: FastifyPluginAsync<AppDeps> = async (app, { store,
       const q = request.query;
       const to = q.to ?? clock.now();
       const from = q.from ?? to - 3600_000;
-      const rows = await store.db
-        .selectFrom('telemetry_points')
-        .select(['ts', 'value'])
+      const raw = await store.db
+        .selectFrom('telemetry')
+        .select(['ts', 'metrics'])
         .where('device_id', '=', q.device)
-        .where('metric', '=', q.metric)
         .where('ts', '>=', from)
         .where('ts', '<=', to)
         .orderBy('ts')
         .limit(MAX_POINTS)
         .execute();
+      const rows: Array<{ ts: number; value: number }> = [];
+      for (const r of raw) {
+        const value = (JSON.parse(r.metrics) as Record<string, unknown>)[q.metric];
+        if (typeof value === 'number') rows.push({ ts: Number(r.ts), value });
+      }
       const step = q.stepMs;
       if (step === undefined) {
         return {

@@ -85,13 +85,13 @@ describe('embedded broker ACL', () => {
     ['a command to itself', () => topics.cmd('acl-a', 'report-now')],
     ['a topic outside the tree', () => 'other/topic'],
   ])('disconnects a device that publishes to %s and stores nothing', async (_what, topic) => {
-    const before = await h.ctl.deps.store.db.selectFrom('telemetry_messages').select('msg_id').execute();
+    const before = await h.ctl.deps.store.db.selectFrom('telemetry').select('msg_id').execute();
     const c = await connectDevice(a);
     const closed = waitClosed(c);
     c.publish(topic(), telemetry(), { qos: 1 });
     await closed;
     c.end(true);
-    const after = await h.ctl.deps.store.db.selectFrom('telemetry_messages').select('msg_id').execute();
+    const after = await h.ctl.deps.store.db.selectFrom('telemetry').select('msg_id').execute();
     expect(after.length).toBe(before.length);
   });
 

@@ -60,7 +60,7 @@ describe('hostile input never causes a 5xx, a crash or a stored row, and is coun
   async function storedRows(): Promise<number> {
     const db = h.ctl.deps.store.db;
     const t = await db
-      .selectFrom('telemetry_messages')
+      .selectFrom('telemetry')
       .select((eb) => eb.fn.countAll<number>().as('n'))
       .executeTakeFirst();
     const e = await db
