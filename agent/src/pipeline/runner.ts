@@ -132,7 +132,7 @@ export class PipelineRunner implements PipelineHandle {
     const signal = this.abort.signal;
     this.loops = [this.prepLoop(signal), this.inferLoop(signal)];
     const holdOff = this.opts.rules?.holdOffMs ?? 2000;
-    this.ticker = this.clock.setInterval(() => this.onTick(), Math.max(100, Math.min(1000, holdOff / 2)));
+    this.ticker = this.clock.setInterval(() => this.onTick(), Math.max(50, Math.min(250, holdOff / 4)));
     try {
       await this.opts.source.start((item) => this.onItem(item));
     } catch (err) {

@@ -250,6 +250,9 @@ export interface InferenceOptions {
   readonly executionProviders?: readonly string[];
   /** Warm-up runs on a zero tensor before the session serves frames. Default 1. */
   readonly warmupRuns?: number;
+  /** Run onnxruntime on the main thread instead of a worker thread. It blocks the event loop for each
+   * inference (onnxruntime-node's run is synchronous underneath), so only for comparisons and tools. */
+  readonly inProcess?: boolean;
 }
 
 export interface LatencySummary {

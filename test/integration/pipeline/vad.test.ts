@@ -49,7 +49,8 @@ async function probabilities(
   return { p, speaking };
 }
 
-const espeak = hasEspeak();
+// CI installs espeak-ng (.ci/run), so there a missing one fails the tests; elsewhere they are skipped with a note.
+const espeak = hasEspeak() || process.env.CI === 'true';
 const maybe = espeak ? describe : describe.skip;
 if (!espeak) process.stderr.write('espeak-ng is not installed: the Silero VAD speech tests are skipped\n');
 

@@ -1,4 +1,3 @@
-import type { InferenceSession } from 'onnxruntime-node';
 import { isPerchError, PerchError, type ModelSpec } from '@perch/shared';
 import { createPostprocessor, type Postprocessor } from '../postprocess';
 import type { Outputs } from '../postprocess/types';
@@ -6,7 +5,7 @@ import { resolveShape } from '../preprocess/sensor';
 import type { TensorData } from '../preprocess/tensor';
 import { checkSpecAgainstModel, parseSpec } from '../spec';
 import type { InferenceOptions, ModelBundle } from '../types';
-import { openSession, runSession, type ProviderFallback } from './session';
+import { openSession, runSession, type ProviderFallback, type SessionLike } from './session';
 
 /**
  * A model ready to serve: session, validated spec, labels and its postprocessor. Created only through
@@ -26,7 +25,7 @@ export class LoadedModel {
     readonly provider: string,
     readonly fallbacks: readonly ProviderFallback[],
     readonly postprocessor: Postprocessor,
-    private readonly session: InferenceSession,
+    private readonly session: SessionLike,
   ) {}
 
   static async load(bundle: ModelBundle, opts: InferenceOptions = {}): Promise<LoadedModel> {

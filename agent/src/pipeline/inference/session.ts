@@ -3,6 +3,41 @@ import { PerchError } from '@perch/shared';
 import type { TensorData } from '../preprocess/tensor';
 import type { InferenceOptions } from '../types';
 import type { Outputs } from '../postprocess/types';
+import type { TensorMeta } from '../spec';
+import { WorkerSession } from './worker-session';
+
+/** What the pipeline needs of a session, in a worker thread (the default) or on the main thread. */
+export interface SessionLike {
+  readonly inputMetadata: readonly TensorMeta[];
+  readonly outputMetadata: readonly TensorMeta[];
+  run(feeds: Record<string, TensorData>, outputNames?: readonly string[]): Promise<Outputs>;
+  release(): Promise<void>;
+}
+
+/** onnxruntime on the calling thread: blocks the event loop for each run (tests and comparisons only). */
+class InProcessSession implements SessionLike {
+  constructor(private readonly session: InferenceSession) {}
+
+  get inputMetadata(): readonly TensorMeta[] {
+    return this.session.inputMetadata;
+  }
+
+  get outputMetadata(): readonly TensorMeta[] {
+    return this.session.outputMetadata;
+  }
+
+  async run(feeds: Record<string, TensorData>, outputNames?: readonly string[]): Promise<Outputs> {
+    const ortFeeds: Record<string, Tensor> = {};
+    for (const [name, t] of Object.entries(feeds)) ortFeeds[name] = toOrtTensor(t);
+    return outputNames
+      ? await this.session.run(ortFeeds, [...outputNames])
+      : await this.session.run(ortFeeds);
+  }
+
+  release(): Promise<void> {
+    return this.session.release();
+  }
+}
 
 export interface ProviderFallback {
   readonly provider: string;
@@ -10,7 +45,7 @@ export interface ProviderFallback {
 }
 
 export interface OpenedSession {
-  readonly session: InferenceSession;
+  readonly session: SessionLike;
   /** The execution provider the session was created with (the first of the list that loaded). */
   readonly provider: string;
   readonly fallbacks: readonly ProviderFallback[];
@@ -27,7 +62,7 @@ export function providerOrder(requested: readonly string[] | undefined): string[
 }
 
 /**
- * One onnxruntime session, trying each execution provider in turn (with CPU behind it for the operators it
+ * One onnxruntime session (in a worker thread unless `inProcess`), trying each execution provider in turn (with CPU behind it for the operators it
  * lacks). onnxruntime-node throws at creation when a provider's library is missing, so the first one that
  * creates is the one that runs the graph.
  */
@@ -48,10 +83,17 @@ export async function openSession(
   for (const provider of order) {
     const eps = provider === 'cpu' ? ['cpu'] : [provider, 'cpu'];
     try {
-      const session =
-        typeof model === 'string'
-          ? await InferenceSession.create(model, { ...base, executionProviders: eps })
-          : await InferenceSession.create(model, { ...base, executionProviders: eps });
+      const options = { ...base, executionProviders: eps };
+      let session: SessionLike;
+      if (opts.inProcess) {
+        session = new InProcessSession(
+          typeof model === 'string'
+            ? await InferenceSession.create(model, options)
+            : await InferenceSession.create(model, options),
+        );
+      } else {
+        session = await WorkerSession.create(model, options);
+      }
       return { session, provider, fallbacks };
     } catch (err) {
       lastError = err;
@@ -77,14 +119,12 @@ export function toOrtTensor(t: TensorData): Tensor {
 
 /** Run with coded errors: a failure inside the model is E_PIPELINE_INFERENCE. */
 export async function runSession(
-  session: InferenceSession,
+  session: SessionLike,
   feeds: Record<string, TensorData>,
   outputNames?: readonly string[],
 ): Promise<Outputs> {
-  const ortFeeds: Record<string, Tensor> = {};
-  for (const [name, t] of Object.entries(feeds)) ortFeeds[name] = toOrtTensor(t);
   try {
-    return outputNames ? await session.run(ortFeeds, [...outputNames]) : await session.run(ortFeeds);
+    return await session.run(feeds, outputNames);
   } catch (err) {
     const reason = err instanceof Error ? err.message : String(err);
     throw new PerchError('E_PIPELINE_INFERENCE', `inference failed: ${reason}`, undefined, { cause: err });
