@@ -4,6 +4,7 @@
 // ceiling with a subscriber that only counts; phase 2 the controller's ingest (decode, dedupe, batched
 // SQLite writes) over the same broker and devices. Prints one JSON line:
 // {"ingest_msgs_per_s", "broker_ceiling_msgs_per_s", "ratio", "lost", ...}.
+/* global setTimeout, fetch, __filename */
 'use strict';
 
 const { execFileSync, spawn, fork } = require('node:child_process');
