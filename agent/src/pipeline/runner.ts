@@ -84,6 +84,7 @@ export class PipelineRunner implements PipelineHandle {
   private loops: Promise<void>[] = [];
   private ticker: TimerHandle | undefined;
   private swapping: Promise<void> = Promise.resolve();
+  private healing = false;
   private counters = { received: 0, processed: 0, dropped: 0, detections: 0, events: 0, snapshots: 0 };
   private tensors: readonly TensorStatistics[] | undefined;
 
@@ -297,6 +298,7 @@ export class PipelineRunner implements PipelineHandle {
         await this.process(p);
       } catch (err) {
         this.record(err);
+        this.healIfDead();
       }
     }
   }
@@ -371,6 +373,19 @@ export class PipelineRunner implements PipelineHandle {
     } catch (err) {
       this.record(err);
     }
+  }
+
+  /** A session whose worker died (native crash, out of memory) is reloaded from the same bundle, once at a time. */
+  private healIfDead(): void {
+    const m = this.model;
+    if (!m || m.alive || this.healing) return;
+    this.healing = true;
+    this.log.warn('inference worker died; reloading the model', { model: m.name, version: m.version });
+    this.swapModel(m.bundle)
+      .catch(() => undefined)
+      .finally(() => {
+        this.healing = false;
+      });
   }
 
   private onTick(): void {

@@ -301,3 +301,57 @@ describe('pipeline runner', () => {
     expect(sink.events[1]).toMatchObject({ label: 'run', data: { seen: 2 } });
   });
 });
+
+describe('pipeline runner resilience', () => {
+  it('reloads the model when its inference worker dies, and goes on', async () => {
+    const jpegFrame = await sharp({ create: { width: 64, height: 48, channels: 3, background: '#a0a0a0' } })
+      .jpeg()
+      .toBuffer();
+    const source = new ManualSource<Frame>('frame');
+    const p = createPipeline(
+      { id: 'cam-2', source: source as Source, bundle: yoloBundle('1', 0), sinks: [] },
+      { logger },
+    );
+    await p.start();
+    try {
+      source.push({ kind: 'frame', data: jpegFrame });
+      await waitFor(() => p.stats().processed === 1);
+      // Kill the worker behind the running session, as a native crash would.
+      const internals = p as unknown as { model: { session: { worker: { terminate(): Promise<number> } } } };
+      await internals.model.session.worker.terminate();
+      source.push({ kind: 'frame', data: jpegFrame });
+      await waitFor(() => p.stats().errors.E_PIPELINE_INFERENCE);
+      await waitFor(async () => {
+        source.push({ kind: 'frame', data: jpegFrame });
+        await new Promise((r) => setTimeout(r, 20));
+        return p.stats().processed >= 2;
+      });
+      expect(p.stats().state).toBe('running');
+    } finally {
+      await p.stop();
+    }
+  });
+
+  it('runs the same with onnxruntime on the main thread (inProcess)', async () => {
+    const jpegFrame = await sharp({ create: { width: 64, height: 48, channels: 3, background: '#a0a0a0' } })
+      .jpeg()
+      .toBuffer();
+    const source = new ManualSource<Frame>('frame');
+    const sink = new Collect();
+    const p = createPipeline(
+      {
+        id: 'cam-3',
+        source: source as Source,
+        bundle: yoloBundle('1', 0),
+        sinks: [sink],
+        inference: { inProcess: true },
+      },
+      { logger },
+    );
+    await p.start();
+    source.push({ kind: 'frame', data: jpegFrame });
+    await waitFor(() => p.stats().processed === 1);
+    await p.stop();
+    expect(sink.events.map((e) => `${e.phase}:${e.label}`)).toEqual(['start:person', 'end:person']);
+  });
+});

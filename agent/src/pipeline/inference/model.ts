@@ -51,6 +51,11 @@ export class LoadedModel {
     }
   }
 
+  /** False when the session's worker died; the runner then reloads the bundle. */
+  get alive(): boolean {
+    return !this.released && this.session.alive !== false;
+  }
+
   get name(): string {
     return this.bundle.name;
   }

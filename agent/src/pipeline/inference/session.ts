@@ -10,6 +10,8 @@ import { WorkerSession } from './worker-session';
 export interface SessionLike {
   readonly inputMetadata: readonly TensorMeta[];
   readonly outputMetadata: readonly TensorMeta[];
+  /** False when the session can no longer run (its worker died). Absent = always alive. */
+  readonly alive?: boolean;
   run(feeds: Record<string, TensorData>, outputNames?: readonly string[]): Promise<Outputs>;
   release(): Promise<void>;
 }

@@ -109,6 +109,11 @@ export class WorkerSession {
     });
   }
 
+  /** False once the worker has died (crashed or was terminated); the session must then be recreated. */
+  get alive(): boolean {
+    return this.dead === undefined;
+  }
+
   async run(feeds: Record<string, TensorData>, outputNames?: readonly string[]): Promise<Outputs> {
     const r = await this.call({
       op: 'run',
