@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
 import cron from 'node-cron';
 import type { FastifyInstance } from 'fastify';
-import { childLogger, createLogger, systemClock, type Clock, type Logger } from '@perch/shared';
+import { childLogger, createLogger, systemClock, topics, type Clock, type Logger } from '@perch/shared';
 import { controllerPaths, type ControllerConfig } from './config';
 import { openSqliteStore } from './db/open';
 import { ControllerMetrics } from './metrics';
@@ -109,7 +109,17 @@ export async function startController(
     });
     stops.push(['ingest', () => ingest.stop()]);
     const onMessage = (m: InboundMessage) => ingest.accept(m);
-    let broker: DeviceBus & { stop(): Promise<void> };
+    let broker: (DeviceBus & { stop(): Promise<void> }) | undefined;
+    const republishDesired = async () => {
+      if (!broker) return;
+      const rows = await store.db
+        .selectFrom('desired')
+        .innerJoin('devices', 'devices.id', 'desired.device_id')
+        .select(['desired.device_id', 'desired.doc'])
+        .where('devices.revoked_at', 'is', null)
+        .execute();
+      for (const r of rows) await broker.publishRetained(topics.desired(r.device_id, config.topicPrefix), r.doc);
+    };
     let mqttPort = 0;
     let mqttUrl: string;
     if (config.mqtt.mode === 'embedded') {
@@ -135,6 +145,9 @@ export async function startController(
         topicPrefix: config.topicPrefix,
         logger: childLogger(logger, 'broker'),
         onMessage,
+        onReconnect: () => {
+          republishDesired().catch((err: unknown) => logger.warn('republishing desired state failed', { err: String(err) }));
+        },
         dynamicSecurity: config.mqtt.dynamicSecurity,
         ...(config.mqtt.shareGroup ? { shareGroup: config.mqtt.shareGroup } : {}),
       });
@@ -143,6 +156,9 @@ export async function startController(
       mqttUrl = config.mqtt.publicUrl ?? config.mqtt.url ?? '';
     }
     stops.push(['broker', () => broker.stop()]);
+    // Retained desired state lives in the database; the broker (aedes keeps it in memory, an external
+    // broker may have lost it) gets it again at every start.
+    await republishDesired();
 
     const deps: AppDeps = {
       store,

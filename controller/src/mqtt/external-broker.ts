@@ -12,6 +12,8 @@ export interface ExternalBrokerOptions {
   topicPrefix: string;
   logger: Logger;
   onMessage: (message: InboundMessage) => void;
+  /** Called after every reconnect (not the first connect): the controller republishes retained state. */
+  onReconnect?: () => void;
   /** Mosquitto dynamic-security plugin: provisions device clients and roles, kicks revoked ones. */
   dynamicSecurity: boolean;
   /** Shared subscription group for several replicas (MQTT 5); empty for a plain subscription. */
@@ -45,6 +47,10 @@ export class ExternalBroker implements DeviceBus {
       connectTimeout: 10_000,
     });
     this.client = client;
+    let connects = 0;
+    client.on('connect', () => {
+      if (++connects > 1) this.o.onReconnect?.();
+    });
     client.on('message', (topic, payload) => {
       if (topic === `${CONTROL}/response`) return this.onControlResponse(payload);
       this.o.onMessage({ topic, payload });

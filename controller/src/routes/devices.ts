@@ -1,5 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify';
-import { PerchError, type ReportedState } from '@perch/shared';
+import { PerchError, topics, type ReportedState } from '@perch/shared';
 import type { AppDeps } from '../context';
 import { actorOf } from '../auth/authenticate';
 import { idParam, security, tagSchema, withErrors } from '../http/schemas';
@@ -266,5 +266,11 @@ export async function revokeDevice(deps: AppDeps, id: string, actor: string): Pr
     return { ...d, revoked_at: now, online: 0 };
   });
   await deps.bus.removeDevice(id);
+  try {
+    // An empty retained payload clears the desired state the device could otherwise still read.
+    await deps.bus.publishRetained(topics.desired(id, deps.settings.topicPrefix), '');
+  } catch (err) {
+    deps.logger.warn('could not clear retained desired state of a revoked device', { deviceId: id, err: String(err) });
+  }
   return row;
 }

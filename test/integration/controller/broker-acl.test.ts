@@ -1,9 +1,11 @@
 import mqtt from 'mqtt';
 import { topics } from '@perch/shared';
+import { EmbeddedBroker } from '@perch/controller';
 import {
   api,
   connectDevice,
   enroll,
+  silentLogger,
   startHarness,
   telemetry,
   waitClosed,
@@ -134,5 +136,20 @@ describe('embedded broker ACL', () => {
       { what: 'offline' },
     );
     await c.endAsync();
+  });
+
+  it('reports a taken MQTT port with E_BROKER_PORT_IN_USE', async () => {
+    const broker = new EmbeddedBroker({
+      store: h.ctl.deps.store,
+      logger: silentLogger,
+      metrics: h.ctl.deps.metrics,
+      host: '127.0.0.1',
+      port: h.ctl.mqttPort,
+      topicPrefix: 'perch',
+      maxPacketBytes: 1024,
+      onMessage: () => undefined,
+    });
+    await expect(broker.start()).rejects.toMatchObject({ code: 'E_BROKER_PORT_IN_USE' });
+    await broker.stop();
   });
 });

@@ -167,4 +167,24 @@ describe.each(['embedded', 'external'] as const)('enrollment and revocation (%s 
       .execute();
     expect(audit).toHaveLength(1);
   });
+
+  it('gives a device its retained desired state again after a controller restart', async () => {
+    const d = await enroll(h);
+    const put = await api(h, 'PUT', `/api/v1/devices/${d.deviceId}/desired`, h.adminToken, {
+      models: [],
+      pipelines: [],
+      config: { telemetryIntervalS: 7 },
+    });
+    expect(put.status).toBe(200);
+    await h.restart();
+    const url = mode === 'embedded' ? `mqtt://127.0.0.1:${h.ctl.mqttPort}` : d.mqtt.url;
+    const client = await connectDevice(d, { url });
+    try {
+      const got = new Promise<string>((resolve) => client.on('message', (_t, p) => resolve(p.toString())));
+      await client.subscribeAsync(topics.desired(d.deviceId), { qos: 1 });
+      expect(JSON.parse(await got)).toMatchObject({ rev: 1, config: { telemetryIntervalS: 7 } });
+    } finally {
+      await client.endAsync();
+    }
+  });
 });

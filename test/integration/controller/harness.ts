@@ -17,6 +17,8 @@ export const silentLogger = createLogger({ namespace: 'test', silent: true });
 
 export interface Harness {
   ctl: RunningController;
+  /** Stops the controller and starts it again on the same data folder (new ports). */
+  restart(): Promise<void>;
   adminToken: string;
   home: string;
   mosquitto?: TestMosquitto;
@@ -74,8 +76,8 @@ export async function startHarness(
     retention: {},
     tuf: {},
   });
-  try {
-    const ctl = await startController(config, {
+  const start = () =>
+    startController(config, {
       logger: silentLogger,
       listen: options.listen ?? true,
       cron: false,
@@ -83,17 +85,24 @@ export async function startHarness(
       ...(options.clock ? { clock: options.clock } : {}),
       ...(options.tufLifetimes ? { tufLifetimes: options.tufLifetimes } : {}),
     });
-    return {
+  try {
+    const ctl = await start();
+    const h: Harness = {
       ctl,
+      restart: async () => {
+        await h.ctl.stop();
+        h.ctl = await start();
+      },
       adminToken: ctl.adminToken ?? '',
       home: dir,
       ...(mosquitto ? { mosquitto } : {}),
       close: async () => {
-        await ctl.stop();
+        await h.ctl.stop();
         await mosquitto?.close();
         cleanup();
       },
     };
+    return h;
   } catch (err) {
     await mosquitto?.close();
     cleanup();
@@ -186,10 +195,10 @@ export async function enroll(
 /** Connects as the device; resolves on CONNACK success, rejects on refusal. No reconnects. */
 export function connectDevice(
   d: Enrolled,
-  overrides: { password?: string; clientId?: string; username?: string } = {},
+  overrides: { password?: string; clientId?: string; username?: string; url?: string } = {},
 ): Promise<MqttClient> {
   return new Promise((resolve, reject) => {
-    const client = mqtt.connect(d.mqtt.url, {
+    const client = mqtt.connect(overrides.url ?? d.mqtt.url, {
       username: overrides.username ?? d.mqtt.username,
       password: overrides.password ?? d.mqtt.password,
       clientId: overrides.clientId ?? d.mqtt.clientId,
