@@ -118,7 +118,8 @@ export async function startController(
         .select(['desired.device_id', 'desired.doc'])
         .where('devices.revoked_at', 'is', null)
         .execute();
-      for (const r of rows) await broker.publishRetained(topics.desired(r.device_id, config.topicPrefix), r.doc);
+      for (const r of rows)
+        await broker.publishRetained(topics.desired(r.device_id, config.topicPrefix), r.doc);
     };
     let mqttPort = 0;
     let mqttUrl: string;
@@ -146,7 +147,9 @@ export async function startController(
         logger: childLogger(logger, 'broker'),
         onMessage,
         onReconnect: () => {
-          republishDesired().catch((err: unknown) => logger.warn('republishing desired state failed', { err: String(err) }));
+          republishDesired().catch((err: unknown) =>
+            logger.warn('republishing desired state failed', { err: String(err) }),
+          );
         },
         dynamicSecurity: config.mqtt.dynamicSecurity,
         ...(config.mqtt.shareGroup ? { shareGroup: config.mqtt.shareGroup } : {}),

@@ -66,6 +66,14 @@ describe.each([
     ).toBe(3);
   });
 
+  it('deduplicates inside one large batch too (multi-row statements)', async () => {
+    for (let i = 0; i < 300; i++)
+      ingest.accept({ topic: 'perch/v1/devices/cam-1/telemetry', payload: tel(`bulk-message-${i % 150}`) });
+    await ingest.flush();
+    expect(await store.db.selectFrom('telemetry').select('msg_id').execute()).toHaveLength(150);
+    expect(await metrics.total(metrics.ingestMessages)).toBe(150);
+  });
+
   it('writes after the flush delay on the injected clock, without being asked', async () => {
     ingest.accept({ topic: 'perch/v1/devices/cam-1/telemetry', payload: tel('message-0003') });
     expect(await store.db.selectFrom('telemetry').select('msg_id').execute()).toHaveLength(0);

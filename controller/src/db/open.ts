@@ -29,6 +29,7 @@ export interface Store {
 export interface SqliteStatement {
   run(...params: unknown[]): unknown;
   get(...params: unknown[]): unknown;
+  all(...params: unknown[]): unknown[];
 }
 
 export interface SqliteOptions {

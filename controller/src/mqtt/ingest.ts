@@ -12,6 +12,9 @@ import type { Store, Tx } from '../db/open';
 import type { ControllerMetrics } from '../metrics';
 import type { InboundMessage } from './bus';
 
+/** Rows per prepared multi-row telemetry insert (6 parameters each, far below SQLite's limit). */
+const TELEMETRY_CHUNK = 64;
+
 type Accepted =
   | { kind: 'telemetry'; deviceId: string; msg: TelemetryMessage }
   | { kind: 'events'; deviceId: string; msg: EventMessage }
@@ -248,12 +251,20 @@ export class Ingest {
     const prepared = this.o.store.prepared;
     let stored = 0;
     if (prepared) {
-      const insert = prepared(
-        'INSERT INTO telemetry (msg_id, device_id, ts, received_at, metrics, info) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (device_id, msg_id) DO NOTHING RETURNING msg_id',
-      );
-      for (const item of items) {
-        const r = row(item);
-        if (insert.get(r.msg_id, r.device_id, r.ts, r.received_at, r.metrics, r.info) !== undefined) stored++;
+      // Fixed-size multi-row statements, each prepared once: far fewer native calls than row by row.
+      const sql = (n: number) =>
+        `INSERT INTO telemetry (msg_id, device_id, ts, received_at, metrics, info) VALUES ${Array.from({ length: n }, () => '(?, ?, ?, ?, ?, ?)').join(', ')} ON CONFLICT (device_id, msg_id) DO NOTHING RETURNING msg_id`;
+      let i = 0;
+      for (const size of [TELEMETRY_CHUNK, 1]) {
+        const stmt = prepared(sql(size));
+        for (; i + size <= items.length; i += size) {
+          const params: unknown[] = [];
+          for (let k = i; k < i + size; k++) {
+            const r = row(items[k]!);
+            params.push(r.msg_id, r.device_id, r.ts, r.received_at, r.metrics, r.info);
+          }
+          stored += stmt.all(...params).length;
+        }
       }
     } else {
       for (let i = 0; i < items.length; i += 400) {

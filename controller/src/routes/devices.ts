@@ -270,7 +270,10 @@ export async function revokeDevice(deps: AppDeps, id: string, actor: string): Pr
     // An empty retained payload clears the desired state the device could otherwise still read.
     await deps.bus.publishRetained(topics.desired(id, deps.settings.topicPrefix), '');
   } catch (err) {
-    deps.logger.warn('could not clear retained desired state of a revoked device', { deviceId: id, err: String(err) });
+    deps.logger.warn('could not clear retained desired state of a revoked device', {
+      deviceId: id,
+      err: String(err),
+    });
   }
   return row;
 }
