@@ -11,7 +11,7 @@ export function bearer(header: string | undefined): string | undefined {
 }
 
 /** Resolves a bearer secret to a principal, or throws E_AUTH_* / E_DEVICE_REVOKED. */
-export async function resolvePrincipal(store: Store, header: string | undefined): Promise<Principal> {
+export async function resolvePrincipal(store: Store, header: string | undefined, now?: number): Promise<Principal> {
   const raw = typeof header === 'string' ? header : undefined;
   if (raw === undefined || raw.trim() === '') throw new PerchError('E_AUTH_MISSING', 'no bearer token');
   const secret = bearer(raw);
@@ -29,11 +29,15 @@ export async function resolvePrincipal(store: Store, header: string | undefined)
   }
   const token = await store.db
     .selectFrom('api_tokens')
-    .select(['id', 'name', 'role', 'revoked_at'])
+    .select(['id', 'name', 'role', 'revoked_at', 'last_used_at'])
     .where('hash', '=', hash)
     .executeTakeFirst();
   if (!token || token.revoked_at !== null || !isRole(token.role)) {
     throw new PerchError('E_AUTH_INVALID', 'unknown or revoked token');
+  }
+  // At most one write a minute per token: enough to tell a token in use from a forgotten one.
+  if (now !== undefined && (token.last_used_at === null || now - token.last_used_at > 60_000)) {
+    await store.db.updateTable('api_tokens').set({ last_used_at: now }).where('id', '=', token.id).execute();
   }
   return { kind: 'operator', tokenId: token.id, name: token.name, role: token.role };
 }

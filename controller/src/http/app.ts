@@ -58,7 +58,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     if (access === undefined) throw new PerchError('E_AUTH_FORBIDDEN', 'route has no access rule');
     const accepted: readonly Access[] = Array.isArray(access) ? access : [access as Access];
     if (accepted.includes('public')) return;
-    const principal = await resolvePrincipal(deps.store, request.headers.authorization);
+    const principal = await resolvePrincipal(deps.store, request.headers.authorization, deps.clock.now());
     let lastError: unknown;
     for (const a of accepted) {
       try {
