@@ -15,7 +15,7 @@ export { ArtifactStore } from './models/artifacts';
 export { EmbeddedBroker } from './mqtt/embedded-broker';
 export { ExternalBroker } from './mqtt/external-broker';
 export type { DeviceBus, InboundMessage } from './mqtt/bus';
-export { Ingest } from './mqtt/ingest';
+export { Ingest, type IngestSink } from './mqtt/ingest';
 export { enrollChallenge, type EnrollRequest, type EnrollResult } from './enrollment';
 export { mayPublish, maySubscribe, deviceAclEntries } from './mqtt/acl';
 export { readTar, writeTar } from './models/tar';

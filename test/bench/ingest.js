@@ -56,7 +56,8 @@ if (process.argv[2] === '--publisher') {
           await Promise.all(sends);
         }),
       );
-      process.send({ type: 'done', ms: Date.now() - started });
+      const cpu = process.cpuUsage();
+      process.send({ type: 'done', ms: Date.now() - started, cpuUs: cpu.user + cpu.system });
     } else if (msg.type === 'close') {
       await Promise.all(clients.map(({ c }) => c.endAsync()));
       process.exit(0);
@@ -108,6 +109,12 @@ async function until(check, timeoutMs) {
   return false;
 }
 
+/** CPU time (user + system) of a process in microseconds, from /proc. */
+function procCpuUs(pid) {
+  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1e6) / 100;
+}
+
 function ask(child, msg, reply) {
   return new Promise((resolve, reject) => {
     const on = (m) => {
@@ -141,7 +148,7 @@ async function main() {
         `listener ${port} 127.0.0.1`,
         'allow_anonymous false',
         'persistence false',
-        'max_inflight_messages 100',
+        'max_inflight_messages 0',
         'max_queued_messages 100000',
         `plugin ${DYNSEC}`,
         `plugin_opt_config_file ${dynsecFile}`,
@@ -200,6 +207,10 @@ async function main() {
     await ask(publisher, { type: 'connect', url, devices }, 'connected');
     const ceilingRates = [];
     const ingestRates = [];
+    const counterCpu = [];
+    const controllerCpu = [];
+    const publisherCpu = [];
+    const brokerCpu = { ceiling: [], ingest: [] };
     let lost = 0;
     for (let round = 0; round < ROUNDS; round++) {
       // Phase 1: broker ceiling. The controller is stopped; a subscriber that only counts takes its place.
@@ -214,9 +225,15 @@ async function main() {
       counter.on('message', () => counted++);
       await counter.subscribeAsync(topics.all('telemetry'), { qos: 1 });
       let t0 = Date.now();
-      await ask(publisher, { type: 'go', count: PER_DEVICE, run: `ceiling${round}` }, 'done');
+      let cpu0 = process.cpuUsage();
+      let broker0 = procCpuUs(broker.pid);
+      let pub = await ask(publisher, { type: 'go', count: PER_DEVICE, run: `ceiling${round}` }, 'done');
+      let pub0 = pub.cpuUs;
       await until(() => counted >= TOTAL, 120_000);
+      brokerCpu.ceiling.push((procCpuUs(broker.pid) - broker0) / TOTAL);
       ceilingRates.push((counted / (Date.now() - t0)) * 1000);
+      let cpu = process.cpuUsage(cpu0);
+      counterCpu.push((cpu.user + cpu.system) / TOTAL);
       await counter.endAsync();
 
       // Phase 2: the controller ingest, same broker, same devices, new message ids.
@@ -224,9 +241,15 @@ async function main() {
       const metrics = ctl.deps.metrics;
       const stored = async () => metrics.total(metrics.ingestMessages);
       t0 = Date.now();
-      await ask(publisher, { type: 'go', count: PER_DEVICE, run: `ingest${round}` }, 'done');
+      cpu0 = process.cpuUsage();
+      broker0 = procCpuUs(broker.pid);
+      pub = await ask(publisher, { type: 'go', count: PER_DEVICE, run: `ingest${round}` }, 'done');
+      publisherCpu.push((pub.cpuUs - pub0) / TOTAL);
       await until(async () => (await stored()) >= TOTAL, 120_000);
+      brokerCpu.ingest.push((procCpuUs(broker.pid) - broker0) / TOTAL);
       const ms = Date.now() - t0;
+      cpu = process.cpuUsage(cpu0);
+      controllerCpu.push((cpu.user + cpu.system) / TOTAL);
       await ctl.ingest.flush();
       ingestRates.push(((await stored()) / ms) * 1000);
       const rows = await ctl.deps.store.db
@@ -252,6 +275,14 @@ async function main() {
       rounds: ROUNDS,
       ingest_rounds: ingestRates.map(Math.round),
       ceiling_rounds: ceilingRates.map(Math.round),
+      // CPU microseconds per message in this process: the counting subscriber vs the controller.
+      counter_cpu_us_per_msg: Math.round(Math.min(...counterCpu) * 10) / 10,
+      controller_cpu_us_per_msg: Math.round(Math.min(...controllerCpu) * 10) / 10,
+      publisher_cpu_us_per_msg: Math.round(Math.min(...publisherCpu) * 10) / 10,
+      broker_cpu_us_per_msg: {
+        ceiling: Math.round(Math.min(...brokerCpu.ceiling) * 10) / 10,
+        ingest: Math.round(Math.min(...brokerCpu.ingest) * 10) / 10,
+      },
       qos: 1,
     };
     console.log(JSON.stringify(result));

@@ -11,7 +11,11 @@ export function bearer(header: string | undefined): string | undefined {
 }
 
 /** Resolves a bearer secret to a principal, or throws E_AUTH_* / E_DEVICE_REVOKED. */
-export async function resolvePrincipal(store: Store, header: string | undefined, now?: number): Promise<Principal> {
+export async function resolvePrincipal(
+  store: Store,
+  header: string | undefined,
+  now?: number,
+): Promise<Principal> {
   const raw = typeof header === 'string' ? header : undefined;
   if (raw === undefined || raw.trim() === '') throw new PerchError('E_AUTH_MISSING', 'no bearer token');
   const secret = bearer(raw);

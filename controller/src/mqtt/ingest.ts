@@ -9,11 +9,12 @@ import {
   type TelemetryMessage,
 } from '@perch/shared';
 import type { Store, Tx } from '../db/open';
-import type { ControllerMetrics } from '../metrics';
 import type { InboundMessage } from './bus';
 
 /** Rows per prepared multi-row telemetry insert (6 parameters each, far below SQLite's limit). */
 const TELEMETRY_CHUNK = 64;
+/** How stale `devices.last_seen_at` may get while a device keeps sending. */
+const LAST_SEEN_WRITE_MS = 5000;
 
 type Accepted =
   | { kind: 'telemetry'; deviceId: string; msg: TelemetryMessage }
@@ -22,16 +23,34 @@ type Accepted =
   | { kind: 'reported'; deviceId: string; msg: ReportedState }
   | { kind: 'cmd-result'; deviceId: string };
 
+/** The two counters the ingest reports to (prom-client counters, or a recorder in the ingest worker). */
+export interface CounterLike {
+  inc(labels: Record<string, string>, value?: number): void;
+}
+export interface IngestMetrics {
+  ingestMessages: CounterLike;
+  ingestRejects: CounterLike;
+}
+
+/** What the MQTT side hands messages to: the in-thread `Ingest` or the `IngestWorker` proxy. */
+export interface IngestSink {
+  accept(message: InboundMessage): void;
+  flush(): Promise<void>;
+  stop(): Promise<void>;
+  /** Messages fully handled so far (stored, duplicate or rejected). */
+  readonly processed: number;
+}
+
 export interface IngestOptions {
   store: Store;
   clock: Clock;
   logger: Logger;
-  metrics: ControllerMetrics;
+  metrics: IngestMetrics;
   topicPrefix: string;
   maxPayloadBytes: number;
   /** Messages per transaction. */
   batchSize?: number;
-  /** Longest a message waits in memory before its batch is written. */
+  /** Longest a message waits in memory before its batch is written (default 50 ms). */
   flushDelayMs?: number;
   /** Queue bound: beyond it new messages are rejected (and counted) instead of growing memory. */
   maxQueue?: number;
@@ -42,7 +61,7 @@ export interface IngestOptions {
  * batched transactions. Deduplication is the primary key (device, message id) with ON CONFLICT DO
  * NOTHING, so redeliveries store nothing twice whatever the timing.
  */
-export class Ingest {
+export class Ingest implements IngestSink {
   private queue: Accepted[] = [];
   private timer: ReturnType<Clock['setTimeout']> | undefined;
   private flushing: Promise<void> | undefined;
@@ -50,12 +69,13 @@ export class Ingest {
   private readonly flushDelayMs: number;
   private readonly maxQueue: number;
   private stopped = false;
+  private readonly lastSeenWritten = new Map<string, number>();
   /** Count of messages fully processed (stored, duplicate or rejected), for tests and the bench. */
   processed = 0;
 
   constructor(private readonly o: IngestOptions) {
     this.batchSize = o.batchSize ?? 1000;
-    this.flushDelayMs = o.flushDelayMs ?? 20;
+    this.flushDelayMs = o.flushDelayMs ?? 50;
     this.maxQueue = o.maxQueue ?? 50_000;
   }
 
@@ -219,6 +239,13 @@ export class Ingest {
     if (telemetry.length > 0) await this.writeTelemetry(tx, telemetry, now);
     if (events.length > 0) await this.writeEvents(tx, events, now);
     for (const [deviceId, online] of seen) {
+      // last_seen is written at most every LAST_SEEN_WRITE_MS per device; status changes always.
+      if (
+        online === undefined &&
+        now - (this.lastSeenWritten.get(deviceId) ?? -Infinity) < LAST_SEEN_WRITE_MS
+      )
+        continue;
+      this.lastSeenWritten.set(deviceId, now);
       const set =
         online === undefined ? { last_seen_at: now } : { last_seen_at: now, online: online ? 1 : 0 };
       await tx.updateTable('devices').set(set).where('id', '=', deviceId).execute();
