@@ -72,7 +72,7 @@ const { createLogger, topics } = require('@perch/shared');
 const mqtt = require('mqtt');
 
 const DEVICES = Number(process.argv[2] || 20);
-const PER_DEVICE = Number(process.argv[3] || 1000);
+const PER_DEVICE = Number(process.argv[3] || 2000);
 const ROUNDS = Number(process.argv[4] || 3);
 const TOTAL = DEVICES * PER_DEVICE;
 
