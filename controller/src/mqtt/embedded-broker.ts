@@ -34,6 +34,7 @@ export class EmbeddedBroker implements DeviceBus {
   private aedes?: Aedes;
   private server?: net.Server;
   private readonly clients = new Map<string, Client>();
+  private readonly sockets = new Set<net.Socket>();
 
   constructor(private readonly o: EmbeddedBrokerOptions) {}
 
@@ -106,6 +107,8 @@ export class EmbeddedBroker implements DeviceBus {
     this.aedes = aedes;
 
     const server = net.createServer((socket) => {
+      this.sockets.add(socket);
+      socket.once('close', () => this.sockets.delete(socket));
       aedes.handle(guardedConnection(socket, this.o.maxPacketBytes));
     });
     this.server = server;
@@ -150,6 +153,9 @@ export class EmbeddedBroker implements DeviceBus {
   async stop(): Promise<void> {
     for (const c of this.clients.values()) c.close();
     this.clients.clear();
+    // server.close() waits for every connection, including ones that never authenticated.
+    for (const socket of this.sockets) socket.destroy();
+    this.sockets.clear();
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
     await new Promise<void>((resolve) => (this.aedes ? this.aedes.close(() => resolve()) : resolve()));
   }

@@ -57,7 +57,11 @@ export class ExternalBroker implements DeviceBus {
     });
     client.on('error', (err) => this.o.logger.warn('external broker error', { err: err.message }));
     await new Promise<void>((resolve, reject) => {
-      const onError = (err: Error) => {
+      // mqtt.js keeps retrying a refused connection without an 'error' event: bound the first connect.
+      const timer = setTimeout(() => fail(new Error('no connection within 10 s')), 10_000);
+      const fail = (err: Error) => {
+        clearTimeout(timer);
+        client.off('connect', onConnect);
         client.end(true);
         reject(
           new PerchError(
@@ -68,11 +72,13 @@ export class ExternalBroker implements DeviceBus {
           ),
         );
       };
-      client.once('connect', () => {
-        client.off('error', onError);
+      const onConnect = () => {
+        clearTimeout(timer);
+        client.off('error', fail);
         resolve();
-      });
-      client.once('error', onError);
+      };
+      client.once('connect', onConnect);
+      client.once('error', fail);
     });
     const share = this.o.shareGroup ? `$share/${this.o.shareGroup}/` : '';
     const filters = (['reported', 'status', 'telemetry', 'events', 'cmd-result'] as const).map(
