@@ -25,7 +25,7 @@ describe('controller database under SIGKILL', () => {
     const { dir, cleanup } = tempDir('perch-crash-');
     const file = path.join(dir, 'controller.db');
     try {
-      (await openSqliteStore({ file })).close();
+      await (await openSqliteStore({ file })).close();
       for (let run = 0; run < 8; run++) {
         const child = fork(path.join(__dirname, 'fixtures/crash-writer.js'), [file, String(run)], {
           stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
