@@ -47,6 +47,30 @@ describe('embedded broker ACL', () => {
     await expect(connectDevice(a, { password: b.mqtt.password })).rejects.toThrow();
   });
 
+  it('refuses MQTT 5 cleanly (aedes speaks 3.1.1) and keeps serving 3.1.1 clients', async () => {
+    const v5 = await new Promise<string>((resolve) => {
+      const c = mqtt.connect(a.mqtt.url, {
+        username: a.mqtt.username,
+        password: a.mqtt.password,
+        clientId: a.mqtt.clientId,
+        protocolVersion: 5,
+        reconnectPeriod: 0,
+      });
+      c.once('connect', () => {
+        c.end(true);
+        resolve('connected');
+      });
+      c.once('error', (err) => {
+        c.end(true);
+        resolve(err.message);
+      });
+      c.once('close', () => resolve('closed'));
+    });
+    expect(v5).not.toBe('connected');
+    const ok = await connectDevice(a);
+    await ok.endAsync();
+  });
+
   it('lets a device subscribe only to its own desired and cmd topics', async () => {
     const c = await connectDevice(a);
     try {
