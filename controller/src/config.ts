@@ -6,66 +6,76 @@ export const controllerConfigSchema = z
   .strictObject({
     home: z.string().min(1),
     logLevel: z.enum(['error', 'warn', 'info', 'debug']).default('info'),
-    http: z.strictObject({
-      host: z.string().min(1).default('0.0.0.0'),
-      port: z.number().int().min(0).max(65535).default(8080),
-      /** URL devices use; defaults to http://127.0.0.1:<port>. */
-      publicUrl: z.url().optional(),
-    }),
-    mqtt: z.strictObject({
-      mode: z.enum(['embedded', 'external']).default('embedded'),
-      host: z.string().min(1).default('0.0.0.0'),
-      port: z.number().int().min(0).max(65535).default(1883),
-      /** URL devices use; defaults to mqtt://127.0.0.1:<port> (embedded) or `url` (external). */
-      publicUrl: z.string().min(1).optional(),
-      /** External mode: the broker and the controller's own credentials. */
-      url: z.string().min(1).optional(),
-      username: z.string().min(1).optional(),
-      password: z.string().min(1).optional(),
-      dynamicSecurity: z.boolean().default(true),
-      shareGroup: z
-        .string()
-        .regex(/^[a-z0-9-]{1,32}$/)
-        .optional(),
-      maxPacketBytes: z
-        .number()
-        .int()
-        .min(1024)
-        .max(64 * 1024 * 1024)
-        .default(256 * 1024),
-    }),
+    http: z
+      .strictObject({
+        host: z.string().min(1).default('0.0.0.0'),
+        port: z.number().int().min(0).max(65535).default(8080),
+        /** URL devices use; defaults to http://127.0.0.1:<port>. */
+        publicUrl: z.url().optional(),
+      })
+      .prefault({}),
+    mqtt: z
+      .strictObject({
+        mode: z.enum(['embedded', 'external']).default('embedded'),
+        host: z.string().min(1).default('0.0.0.0'),
+        port: z.number().int().min(0).max(65535).default(1883),
+        /** URL devices use; defaults to mqtt://127.0.0.1:<port> (embedded) or `url` (external). */
+        publicUrl: z.string().min(1).optional(),
+        /** External mode: the broker and the controller's own credentials. */
+        url: z.string().min(1).optional(),
+        username: z.string().min(1).optional(),
+        password: z.string().min(1).optional(),
+        dynamicSecurity: z.boolean().default(true),
+        shareGroup: z
+          .string()
+          .regex(/^[a-z0-9-]{1,32}$/)
+          .optional(),
+        maxPacketBytes: z
+          .number()
+          .int()
+          .min(1024)
+          .max(64 * 1024 * 1024)
+          .default(256 * 1024),
+      })
+      .prefault({}),
     topicPrefix: z
       .string()
       .regex(/^[A-Za-z0-9_-]+(\/[A-Za-z0-9_-]+)*$/)
       .default('perch'),
-    limits: z.strictObject({
-      bodyBytes: z
-        .number()
-        .int()
-        .min(1024)
-        .max(64 * 1024 * 1024)
-        .default(1024 * 1024),
-      modelBytes: z
-        .number()
-        .int()
-        .min(1024)
-        .max(4 * 1024 ** 3)
-        .default(512 * 1024 * 1024),
-      sideFileBytes: z
-        .number()
-        .int()
-        .min(1024)
-        .max(256 * 1024 * 1024)
-        .default(4 * 1024 * 1024),
-    }),
-    retention: z.strictObject({
-      telemetryDays: z.number().int().min(1).max(3650).default(30),
-      cron: z.string().min(1).default('17 * * * *'),
-    }),
-    tuf: z.strictObject({
-      /** When to check expiry and re-sign the timestamp (and snapshot/targets when due). */
-      refreshCron: z.string().min(1).default('*/10 * * * *'),
-    }),
+    limits: z
+      .strictObject({
+        bodyBytes: z
+          .number()
+          .int()
+          .min(1024)
+          .max(64 * 1024 * 1024)
+          .default(1024 * 1024),
+        modelBytes: z
+          .number()
+          .int()
+          .min(1024)
+          .max(4 * 1024 ** 3)
+          .default(512 * 1024 * 1024),
+        sideFileBytes: z
+          .number()
+          .int()
+          .min(1024)
+          .max(256 * 1024 * 1024)
+          .default(4 * 1024 * 1024),
+      })
+      .prefault({}),
+    retention: z
+      .strictObject({
+        telemetryDays: z.number().int().min(1).max(3650).default(30),
+        cron: z.string().min(1).default('17 * * * *'),
+      })
+      .prefault({}),
+    tuf: z
+      .strictObject({
+        /** When to check expiry and re-sign the timestamp (and snapshot/targets when due). */
+        refreshCron: z.string().min(1).default('*/10 * * * *'),
+      })
+      .prefault({}),
   })
   .superRefine((c, ctx) => {
     if (c.mqtt.mode === 'external' && (!c.mqtt.url || !c.mqtt.username || !c.mqtt.password)) {

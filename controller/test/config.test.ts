@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createLogger } from '@perch/shared';
-import { controllerPaths, loadControllerConfig } from '../src/config';
+import { controllerConfigSchema, controllerPaths, loadControllerConfig } from '../src/config';
 import { initController } from '../src/controller';
 
 describe('controller config', () => {
@@ -16,6 +16,13 @@ describe('controller config', () => {
     expect(cfg.mqtt).toMatchObject({ mode: 'embedded', port: 1999 });
     expect(cfg.topicPrefix).toBe('perch');
     expect(Object.isFrozen(cfg)).toBe(true);
+  });
+
+  it('needs only the data folder when parsed directly (sections default to {})', () => {
+    const c = controllerConfigSchema.parse({ home: '/tmp/x' });
+    expect(c.http.port).toBe(8080);
+    expect(c.mqtt.mode).toBe('embedded');
+    expect(c.limits.bodyBytes).toBe(1024 * 1024);
   });
 
   it('lists every invalid value at once, including external mode without credentials', () => {
