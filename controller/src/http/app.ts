@@ -53,6 +53,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   // Fail closed: a route must declare its access, and the check runs before the body is read.
   app.addHook('onRequest', async (request) => {
+    request.logger = log.child({ reqId: request.id });
     const access = request.routeOptions.config.access;
     if (request.routeOptions.url === undefined) return; // 404 handler
     if (access === undefined) throw new PerchError('E_AUTH_FORBIDDEN', 'route has no access rule');

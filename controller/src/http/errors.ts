@@ -58,14 +58,15 @@ export function sendError(reply: FastifyReply, error: PerchError, metrics: Contr
 export function installErrorHandling(app: FastifyInstance, metrics: ControllerMetrics, logger: Logger): void {
   app.setErrorHandler((err: unknown, request: FastifyRequest, reply: FastifyReply) => {
     const perr = toPerchError(err);
+    const log = request.logger ?? logger;
     if (perr.code === 'E_INTERNAL') {
-      logger.error('request failed', {
+      log.error('request failed', {
         reqId: request.id,
         url: request.url,
         err: err instanceof Error ? err.stack : String(err),
       });
     } else {
-      logger.debug('request refused', { reqId: request.id, code: perr.code });
+      log.debug('request refused', { reqId: request.id, code: perr.code });
     }
     return sendError(reply, perr, metrics);
   });
