@@ -17,6 +17,6 @@ export { ExternalBroker } from './mqtt/external-broker';
 export type { DeviceBus, InboundMessage } from './mqtt/bus';
 export { Ingest, type IngestSink } from './mqtt/ingest';
 export { enrollChallenge, type EnrollRequest, type EnrollResult } from './enrollment';
-export { mayPublish, maySubscribe, deviceAclEntries } from './mqtt/acl';
+export { mayPublish, maySubscribe } from './mqtt/acl';
 export { readTar, writeTar } from './models/tar';
 export { revokeDevice } from './routes/devices';

@@ -1,7 +1,7 @@
 import net from 'node:net';
 import { createBroker, type AuthenticateError, type Client } from 'aedes';
 import type Aedes from 'aedes';
-import { PerchError, type Logger } from '@perch/shared';
+import { parseTopic, PerchError, type Logger } from '@perch/shared';
 import type { Store } from '../db/open';
 import type { ControllerMetrics } from '../metrics';
 import { hashSecret, sameHash } from '../auth/secrets';
@@ -72,14 +72,14 @@ export class EmbeddedBroker implements DeviceBus {
       },
       authorizePublish: (client, packet, done) => {
         if (client === null) return done(null); // the controller itself
-        if (!mayPublish(client.id, packet.topic, topicPrefix)) {
+        if (!mayPublish(client.id, packet.topic, { prefix: topicPrefix })) {
           metrics.brokerRejects.inc({ reason: 'publish-acl' });
           return done(new Error('publish not allowed'));
         }
         done(null);
       },
       authorizeSubscribe: (client, sub, done) => {
-        if (!maySubscribe(client.id, sub.topic, topicPrefix)) {
+        if (!maySubscribe(client.id, sub.topic, { prefix: topicPrefix })) {
           metrics.brokerRejects.inc({ reason: 'subscribe-acl' });
           return done(null, null); // refused (granted QoS 0x80), the session stays
         }
@@ -91,7 +91,8 @@ export class EmbeddedBroker implements DeviceBus {
       if (this.clients.get(client.id) === client) this.clients.delete(client.id);
     });
     aedes.on('publish', (packet, client) => {
-      if (!client) return;
+      // Only protocol topics go to the ingest; the agent's Home Assistant state topics stay on the broker.
+      if (!client || !parseTopic(packet.topic, topicPrefix).ok) return;
       this.o.onMessage({
         topic: packet.topic,
         payload: Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload),

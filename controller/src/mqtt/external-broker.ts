@@ -2,7 +2,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { randomUUID } from 'node:crypto';
 import { PerchError, topics, type Logger } from '@perch/shared';
 import type { DeviceBus, InboundMessage } from './bus';
-import { deviceAclEntries } from './acl';
+import { controllerRoleAcls, deviceRoleAcls, deviceRoleName } from '../broker/dynsec-acl';
 
 export interface ExternalBrokerOptions {
   url: string;
@@ -146,13 +146,7 @@ export class ExternalBroker implements DeviceBus {
 
   /** Gives the controller's own broker user the right to publish desired state and commands. */
   private async ensureControllerRole(): Promise<void> {
-    const base = `${this.o.topicPrefix}/v1/devices`;
-    const acls = [
-      { acltype: 'publishClientSend', topic: `${base}/+/desired`, allow: true, priority: 0 },
-      { acltype: 'publishClientSend', topic: `${base}/+/cmd/+`, allow: true, priority: 0 },
-      { acltype: 'subscribePattern', topic: `${base}/#`, allow: true, priority: 0 },
-      { acltype: 'publishClientReceive', topic: `${base}/#`, allow: true, priority: 0 },
-    ];
+    const acls = controllerRoleAcls({ prefix: this.o.topicPrefix });
     await this.control({ command: 'createRole', rolename: 'perch-controller', acls }, ['already exists']);
     const info = (await this.control({ command: 'getClient', username: this.o.username })) as {
       data?: { client?: { roles?: Array<{ rolename?: string }> } };
@@ -173,18 +167,14 @@ export class ExternalBroker implements DeviceBus {
     await reconnected;
   }
 
-  private roleName(deviceId: string): string {
-    return `perch-device-${deviceId}`;
-  }
-
   async addDevice(deviceId: string, password: string): Promise<void> {
     if (!this.o.dynamicSecurity) return;
-    const role = this.roleName(deviceId);
+    const role = deviceRoleName(deviceId);
     await this.control(
       {
         command: 'createRole',
         rolename: role,
-        acls: deviceAclEntries(deviceId, this.o.topicPrefix).map((a) => ({ ...a, priority: 0 })),
+        acls: deviceRoleAcls(deviceId, { prefix: this.o.topicPrefix }),
       },
       ['already exists'],
     );
@@ -202,7 +192,7 @@ export class ExternalBroker implements DeviceBus {
     if (!this.o.dynamicSecurity) return;
     // Deleting the client disconnects its live session in Mosquitto's dynamic-security plugin.
     await this.control({ command: 'deleteClient', username: deviceId }, ['not found']);
-    await this.control({ command: 'deleteRole', rolename: this.roleName(deviceId) }, ['not found']);
+    await this.control({ command: 'deleteRole', rolename: deviceRoleName(deviceId) }, ['not found']);
   }
 
   async publishRetained(topic: string, payload: string): Promise<void> {

@@ -71,6 +71,29 @@ describe('embedded broker ACL', () => {
     await ok.endAsync();
   });
 
+  it("accepts the agent's Home Assistant topics without counting them as ingest rejects", async () => {
+    const before = h.ctl.ingest.processed;
+    const c = await connectDevice(a);
+    try {
+      await c.publishAsync(`perch/v1/devices/${a.deviceId}/ha/door/person/detected`, 'ON', {
+        qos: 1,
+        retain: true,
+      });
+      await c.publishAsync(`homeassistant/device/${a.deviceId}/config`, '{"dev":{}}', {
+        qos: 1,
+        retain: true,
+      });
+      await c.publishAsync(topics.telemetry(a.deviceId), telemetry({ 'x.y': 1 }, 'ha-check-0001'), {
+        qos: 1,
+      });
+      await waitFor(() => h.ctl.ingest.processed > before, { what: 'telemetry processed' });
+      expect(c.connected).toBe(true);
+      expect(h.ctl.ingest.processed - before).toBe(1);
+    } finally {
+      await c.endAsync();
+    }
+  });
+
   it('lets a device subscribe only to its own desired and cmd topics', async () => {
     const c = await connectDevice(a);
     try {
