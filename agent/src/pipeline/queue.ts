@@ -29,7 +29,7 @@ function abortable<T>(p: Promise<T>, signal: AbortSignal, cancel: () => void): P
  */
 export class DropOldestQueue<T> {
   private readonly items: T[] = [];
-  private waiter: ((v: T) => void) | undefined;
+  private readonly waiters: ((v: T) => void)[] = [];
 
   constructor(readonly capacity: number) {}
 
@@ -38,9 +38,8 @@ export class DropOldestQueue<T> {
   }
 
   push(item: T): T | undefined {
-    if (this.waiter) {
-      const w = this.waiter;
-      this.waiter = undefined;
+    const w = this.waiters.shift();
+    if (w) {
       w(item);
       return undefined;
     }
@@ -51,11 +50,14 @@ export class DropOldestQueue<T> {
   take(signal: AbortSignal): Promise<T> {
     const first = this.items.shift();
     if (first !== undefined) return Promise.resolve(first);
+    let waiter: ((v: T) => void) | undefined;
     const p = new Promise<T>((resolve) => {
-      this.waiter = resolve;
+      waiter = resolve;
+      this.waiters.push(resolve);
     });
     return abortable(p, signal, () => {
-      this.waiter = undefined;
+      const i = waiter ? this.waiters.indexOf(waiter) : -1;
+      if (i >= 0) this.waiters.splice(i, 1);
     });
   }
 
@@ -114,5 +116,42 @@ export class Slot<T> {
 
   get full(): boolean {
     return this.item !== undefined;
+  }
+}
+
+/**
+ * Lets work that finishes out of order pass a point in the order it started: tickets are 0, 1, 2 ...;
+ * `wait(n)` resolves once every ticket before n has called `done`.
+ */
+export class OrderGate {
+  private next = 0;
+  private readonly waiting = new Map<number, () => void>();
+  private readonly finished = new Set<number>();
+
+  wait(ticket: number): Promise<void> {
+    if (ticket === this.next) return Promise.resolve();
+    return new Promise<void>((resolve) => this.waiting.set(ticket, resolve));
+  }
+
+  /** Marks a ticket finished (in any order); the gate opens for the next unfinished one in sequence. */
+  done(ticket: number): void {
+    if (ticket < this.next) return;
+    this.finished.add(ticket);
+    while (this.finished.has(this.next)) {
+      this.finished.delete(this.next);
+      this.next++;
+    }
+    const w = this.waiting.get(this.next);
+    if (w) {
+      this.waiting.delete(this.next);
+      w();
+    }
+  }
+
+  /** Forget waiters (the loops are stopping). */
+  reset(): void {
+    this.next = 0;
+    this.waiting.clear();
+    this.finished.clear();
   }
 }

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import {
   childLogger,
@@ -16,7 +17,7 @@ import { ErrorBook } from './output/error-book';
 import { LatencyWindow, RateMeter } from './output/latency';
 import { SnapshotStore } from './output/snapshots';
 import { Preparer, type Prepared } from './prepare';
-import { DropOldestQueue, Slot } from './queue';
+import { DropOldestQueue, OrderGate, Slot } from './queue';
 import { applyRules, type Match } from './rules/filter';
 import { EventTracker, toEventMessage, type Transition } from './rules/events';
 import type {
@@ -63,6 +64,8 @@ export class PipelineRunner implements PipelineHandle {
   private readonly log: Logger;
   private readonly queue: DropOldestQueue<Queued>;
   private readonly slot = new Slot<Timed>();
+  private readonly gate = new OrderGate();
+  private ticket = 0;
   private readonly preparer = new Preparer();
   private readonly errors = new ErrorBook();
   private readonly tracker: EventTracker;
@@ -131,7 +134,15 @@ export class PipelineRunner implements PipelineHandle {
       throw err;
     }
     const signal = this.abort.signal;
-    this.loops = [this.prepLoop(signal), this.inferLoop(signal)];
+    // Several decode lanes only for images: audio windows and sensor readings are cheap and must stay in order
+    // through the re-windowing anyway.
+    const lanes =
+      this.model.spec.input.kind === 'image'
+        ? Math.min(4, Math.max(1, Math.floor(this.opts.prepareConcurrency ?? defaultLanes())))
+        : 1;
+    this.ticket = 0;
+    this.gate.reset();
+    this.loops = [...Array.from({ length: lanes }, () => this.prepLoop(signal)), this.inferLoop(signal)];
     const holdOff = this.opts.rules?.holdOffMs ?? 2000;
     this.ticker = this.clock.setInterval(() => this.onTick(), Math.max(50, Math.min(250, holdOff / 4)));
     try {
@@ -262,6 +273,7 @@ export class PipelineRunner implements PipelineHandle {
     if (this.queue.push({ item, receivedAt: performance.now() })) this.counters.dropped++;
   }
 
+  /** Takes items in arrival order and hands them on in the same order, however many lanes decode at once. */
   private async prepLoop(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
       let q: Queued;
@@ -270,18 +282,30 @@ export class PipelineRunner implements PipelineHandle {
       } catch {
         return;
       }
-      const model = this.model;
-      if (!model) continue;
-      const t0 = performance.now();
+      const ticket = this.ticket++;
       try {
-        const p = await this.preparer.prepare(q.item, model);
+        const model = this.model;
+        if (!model) continue;
+        const t0 = performance.now();
+        let p: Prepared | undefined;
+        try {
+          p = await this.preparer.prepare(q.item, model);
+        } catch (err) {
+          if (signal.aborted) return;
+          this.record(err);
+        }
         const t1 = performance.now();
+        await this.gate.wait(ticket);
+        if (!p || signal.aborted) continue;
         this.lat.queue.add(t0 - q.receivedAt);
         this.lat.preprocess.add(t1 - t0);
-        await this.slot.put({ ...p, receivedAt: q.receivedAt, preparedAt: t1 }, signal);
-      } catch (err) {
-        if (signal.aborted) return;
-        this.record(err);
+        try {
+          await this.slot.put({ ...p, receivedAt: q.receivedAt, preparedAt: t1 }, signal);
+        } catch {
+          return;
+        }
+      } finally {
+        this.gate.done(ticket);
       }
     }
   }
@@ -445,6 +469,11 @@ export class PipelineRunner implements PipelineHandle {
     this.state = 'failed';
     this.record(err);
   }
+}
+
+/** Two decode lanes where there are two cores or more: decode is the slow stage of light models. */
+function defaultLanes(): number {
+  return Math.min(2, availableParallelism());
 }
 
 function safe<T>(f: () => T): T {

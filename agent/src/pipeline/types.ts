@@ -234,6 +234,9 @@ export interface PipelineOptions {
   readonly inference?: InferenceOptions;
   /** Items waiting for inference; 1 or 2 (default 1). The oldest is dropped when full. */
   readonly queueSize?: number;
+  /** Frames decoded at once (1..4), handed on in arrival order; image models only. Default 2 on machines
+   * with two cores or more (light models are decode-bound: BlazeFace on 1080p JPEGs), else 1. */
+  readonly prepareConcurrency?: number;
   /** Absent (and no `snapshotWriter`) = no snapshots. */
   readonly snapshots?: SnapshotConfig;
   /** A shared writer instead of a folder of its own (the host shares one store and one budget). */

@@ -168,3 +168,20 @@ describe('audio and sensor inputs', () => {
     );
   });
 });
+
+describe('headerSize', () => {
+  it('reads JPEG (baseline and progressive) and PNG sizes as sharp does, and gives up on anything else', async () => {
+    const { headerSize } = await import('../../src/pipeline/preprocess/header-size');
+    const base = sharp({ create: { width: 33, height: 17, channels: 3, background: '#123456' } });
+    for (const buf of [
+      await base.clone().jpeg().toBuffer(),
+      await base.clone().jpeg({ progressive: true }).toBuffer(),
+      await base.clone().png().toBuffer(),
+    ]) {
+      expect(headerSize(buf)).toEqual({ width: 33, height: 17 });
+    }
+    expect(headerSize(await base.clone().webp().toBuffer())).toBeUndefined();
+    expect(headerSize(Buffer.from([0xff, 0xd8, 0xff]))).toBeUndefined();
+    expect(headerSize(Buffer.from('hello world, not an image'))).toBeUndefined();
+  });
+});

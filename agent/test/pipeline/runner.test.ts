@@ -332,6 +332,44 @@ describe('pipeline runner resilience', () => {
     }
   });
 
+  it('decodes several frames at once but hands them on in arrival order', async () => {
+    const big = await sharp({ create: { width: 2000, height: 1500, channels: 3, background: '#a0a0a0' } })
+      .jpeg()
+      .toBuffer();
+    const small = await sharp({ create: { width: 40, height: 30, channels: 3, background: '#a0a0a0' } })
+      .jpeg()
+      .toBuffer();
+    const source = new ManualSource<Frame>('frame');
+    const seen: number[] = [];
+    const p = createPipeline(
+      {
+        id: 'cam-4',
+        source: source as Source,
+        bundle: yoloBundle('1', 0),
+        sinks: [],
+        queueSize: 2,
+        prepareConcurrency: 3,
+        resultSinks: [{ onResult: (_id, _r, item) => void seen.push(item.seq) }],
+      },
+      { logger },
+    );
+    await p.start();
+    try {
+      // Big then small frames, three at a time: the small ones finish decoding first.
+      for (let round = 0; round < 5; round++) {
+        const before = p.stats().processed + p.stats().dropped;
+        source.push({ kind: 'frame', data: big });
+        source.push({ kind: 'frame', data: small });
+        source.push({ kind: 'frame', data: small });
+        await waitFor(() => p.stats().processed + p.stats().dropped === before + 3, { intervalMs: 5 });
+      }
+      expect(seen.length).toBeGreaterThanOrEqual(5);
+      expect([...seen].sort((a, b) => a - b)).toEqual(seen);
+    } finally {
+      await p.stop();
+    }
+  });
+
   it('runs the same with onnxruntime on the main thread (inProcess)', async () => {
     const jpegFrame = await sharp({ create: { width: 64, height: 48, channels: 3, background: '#a0a0a0' } })
       .jpeg()

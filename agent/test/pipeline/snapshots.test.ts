@@ -109,3 +109,25 @@ describe('queues', () => {
     expect(w.summary()).toEqual({ p50: 50, p95: 95, p99: 99, count: 100 });
   });
 });
+
+describe('order gate', () => {
+  it('lets out-of-order work pass in ticket order, including tickets that finish without passing', async () => {
+    const { OrderGate } = await import('../../src/pipeline/queue');
+    const gate = new OrderGate();
+    const passed: number[] = [];
+    const lane = async (ticket: number, skip = false) => {
+      if (!skip) {
+        await gate.wait(ticket);
+        passed.push(ticket);
+      }
+      gate.done(ticket);
+    };
+    const c = lane(2);
+    const b = lane(1, true);
+    await new Promise((r) => setImmediate(r));
+    expect(passed).toEqual([]);
+    await lane(0);
+    await Promise.all([b, c]);
+    expect(passed).toEqual([0, 2]);
+  });
+});

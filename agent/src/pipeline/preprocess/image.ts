@@ -3,6 +3,7 @@ import type { ImageInputSpec } from '@perch/shared';
 import { PerchError } from '@perch/shared';
 import type { Frame } from '../types';
 import { computeGeometry, type Geometry } from './geometry';
+import { headerSize } from './header-size';
 import { pixelsToTensor, type TensorData } from './tensor';
 
 export interface PreparedImage {
@@ -15,9 +16,11 @@ export interface FrameSize {
   readonly height: number;
 }
 
-/** The frame's pixel size: from `raw`, or from the encoded header (cheap: no pixel decode). */
+/** The frame's pixel size: from `raw`, from a JPEG/PNG header parsed here, or from sharp (no pixel decode). */
 export async function frameSize(frame: Frame): Promise<FrameSize> {
   if (frame.raw) return { width: frame.raw.width, height: frame.raw.height };
+  const fromHeader = headerSize(frame.data);
+  if (fromHeader) return fromHeader;
   let meta: sharp.Metadata;
   try {
     meta = await sharp(frame.data).metadata();
