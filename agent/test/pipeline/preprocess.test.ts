@@ -5,6 +5,7 @@ import { preprocessImage } from '../../src/pipeline/preprocess/image';
 import { pixelsToTensor } from '../../src/pipeline/preprocess/tensor';
 import { AudioWindower } from '../../src/pipeline/preprocess/audio';
 import { resolveShape } from '../../src/pipeline/preprocess/sensor';
+import { headerSize } from '../../src/pipeline/preprocess/header-size';
 import type { Frame } from '../../src/pipeline/types';
 
 const spec = (over: Record<string, unknown>) =>
@@ -171,7 +172,6 @@ describe('audio and sensor inputs', () => {
 
 describe('headerSize', () => {
   it('reads JPEG (baseline and progressive) and PNG sizes as sharp does, and gives up on anything else', async () => {
-    const { headerSize } = await import('../../src/pipeline/preprocess/header-size');
     const base = sharp({ create: { width: 33, height: 17, channels: 3, background: '#123456' } });
     for (const buf of [
       await base.clone().jpeg().toBuffer(),

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { SnapshotStore, overlaySvg } from '../../src/pipeline/output/snapshots';
-import { DropOldestQueue, Slot } from '../../src/pipeline/queue';
+import { DropOldestQueue, OrderGate, Slot } from '../../src/pipeline/queue';
 import { LatencyWindow } from '../../src/pipeline/output/latency';
 import type { Frame } from '../../src/pipeline/types';
 import { tempDir } from '../../../test/helpers/tmp';
@@ -112,7 +112,6 @@ describe('queues', () => {
 
 describe('order gate', () => {
   it('lets out-of-order work pass in ticket order, including tickets that finish without passing', async () => {
-    const { OrderGate } = await import('../../src/pipeline/queue');
     const gate = new OrderGate();
     const passed: number[] = [];
     const lane = async (ticket: number, skip = false) => {
