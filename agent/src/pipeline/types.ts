@@ -246,7 +246,7 @@ export interface PipelineOptions {
 }
 
 export interface InferenceOptions {
-  /** onnxruntime intra-op threads; default: the number of cores (at least 1). */
+  /** onnxruntime intra-op threads; default: the number of cores less one (at least 1), the other decodes. */
   readonly intraOpThreads?: number;
   readonly interOpThreads?: number;
   /** Tried in order; 'cpu' is always appended. E.g. ['tensorrt', 'cuda']. */

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { PerchError } from '@perch/shared';
 import type { TensorData } from '../preprocess/tensor';
@@ -78,7 +79,8 @@ export async function openSession(
     graphOptimizationLevel: 'all',
     // Failures reach us as exceptions and become coded errors; onnxruntime's own log would repeat each one.
     logSeverityLevel: 4,
-    ...(opts.intraOpThreads ? { intraOpNumThreads: opts.intraOpThreads } : {}),
+    // One core is left for decoding (sharp) and the event loop unless the pipeline says otherwise.
+    intraOpNumThreads: opts.intraOpThreads ?? Math.max(1, availableParallelism() - 1),
     ...(opts.interOpThreads ? { interOpNumThreads: opts.interOpThreads } : {}),
   };
   let lastError: unknown;
