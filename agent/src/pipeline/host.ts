@@ -36,7 +36,11 @@ interface Entry {
   failure?: PerchError;
 }
 
-/** Pipeline options from the desired state's free-form `options` map. */
+/**
+ * Inference options from the desired state's free-form `options` map. Keys understood by the host:
+ * threads (or intraOpThreads), interOpThreads, executionProviders ("tensorrt,cuda"), warmupRuns,
+ * queueSize (1..2), decodeLanes (1..4), updateIntervalMs.
+ */
 export function inferenceFrom(
   options: PipelineConfig['options'],
   defaults: InferenceOptions = {},
@@ -163,6 +167,9 @@ export class DefaultPipelineHost implements PipelineHost {
       ...(config.outputs?.snapshots === false ? {} : { snapshotWriter: this.snapshots }),
       inference: inferenceFrom(config.options, this.opts.inference),
       ...(typeof config.options?.queueSize === 'number' ? { queueSize: config.options.queueSize } : {}),
+      ...(typeof config.options?.decodeLanes === 'number'
+        ? { prepareConcurrency: config.options.decodeLanes }
+        : {}),
       clock: this.clock,
     };
     const handle = createPipeline(options, { logger: this.log });
