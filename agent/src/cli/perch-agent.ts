@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { isPerchError } from '@perch/shared';
 import { startAgent, type Agent } from '../agent';
 import { loadAgentConfig } from '../core/config';
+import { createPipelineHost } from '../pipeline/host';
 
 /**
  * `perch-agent`: loads the configuration (flags > PERCH_* environment > file > defaults), starts the
@@ -59,7 +60,10 @@ async function main(argv: string[]): Promise<void> {
     agent?.logger.error('unhandled rejection', { code: 'E_INTERNAL', err: String(reason) });
   });
   try {
-    agent = await startAgent(config);
+    agent = await startAgent(config, {
+      // The real pipelines (agent/src/pipeline) behind the core's PipelineHost port.
+      pipelineHost: (deps) => createPipelineHost(deps),
+    });
     if (stopping) await agent.stop();
   } catch (err) {
     if (stopping) return;
