@@ -11,6 +11,7 @@ const crypto = require('node:crypto');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
+const { setTimeout } = require('node:timers');
 
 const root = path.resolve(__dirname, '..', '..');
 const IDLE_MS = Number(process.argv[2] ?? 3000);
