@@ -196,6 +196,17 @@ export const audioSourceSchema = z
   })
   .transform((v) => ({ ...v, hop: v.hop ?? v.window }));
 
+function validTopicFilter(filter: string): boolean {
+  if (filter.includes('\u0000')) return false;
+  const levels = filter.split('/');
+  return levels.every(
+    (level, i) =>
+      (level === '#' && i === levels.length - 1) ||
+      level === '+' ||
+      (!level.includes('#') && !level.includes('+')),
+  );
+}
+
 const sensorCommon = {
   id: z.string().max(64).optional(),
   /** Readings per window. */
@@ -273,7 +284,7 @@ export const sensorMqttSourceSchema = z
       .string()
       .min(1)
       .max(1024)
-      .refine((t) => !t.includes('\u0000'), 'must not contain NUL'),
+      .refine(validTopicFilter, 'must be an MQTT topic filter: no NUL, + and # only as whole levels, # last'),
     qos: z.union([z.literal(0), z.literal(1), z.literal(2)]).default(0),
     ...sensorCommon,
   })

@@ -12,7 +12,9 @@ import { SensorMqttSource } from './sensor-mqtt';
 import { SnapshotUrlSource } from './snapshot-source';
 
 /** A source as built here: the pipeline's Source with the richer health for telemetry. */
-export type PerchSource = Source & { health(): SourceHealthDetail };
+export interface PerchSource extends Source {
+  health(): SourceHealthDetail;
+}
 
 /**
  * Validates a source config (all issues at once, each with its path) and returns it with defaults filled

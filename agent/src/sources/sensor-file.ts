@@ -63,7 +63,9 @@ export class SensorFileSource extends SensorSource {
       const st = await handle.stat();
       if (this.offset < 0) {
         // First sight of the file: tail from its end unless asked for everything.
-        this.offset = this.fileConfig.fromStart || this.inode !== undefined ? 0 : st.size;
+        // A file that appears (or comes back) after the source started is new in all of its content.
+        this.offset =
+          this.fileConfig.fromStart || this.missingReported || this.inode !== undefined ? 0 : st.size;
       } else if (st.ino !== this.inode || st.size < this.offset) {
         this.logger.info('sensor file was replaced or truncated; reading from its start', { path });
         this.offset = 0;

@@ -87,7 +87,7 @@ export class SensorMqttSource extends SensorSource {
   private subscribe(): void {
     if (this.stopped) return;
     this.client.subscribe(this.mqttConfig.topic, { qos: this.mqttConfig.qos }, (err, granted) => {
-      const refused = granted?.some((g) => g.qos === 128);
+      const refused = granted?.some((g) => g.qos >= 0x80);
       if (err || refused) {
         const message = err ? err.message : 'the broker refused the subscription (ACL?)';
         this.tracker.error('E_SOURCE_MQTT', `cannot subscribe to ${this.mqttConfig.topic}: ${message}`);

@@ -58,6 +58,13 @@ describe('source config', () => {
     ).toThrow(/channels/);
   });
 
+  it('refuses malformed MQTT topic filters', () => {
+    for (const topic of ['a/#/b', 'a/b#', 'a+/b']) {
+      expect(() => parseSourceConfig({ kind: 'sensor-mqtt', topic })).toThrow(/source\.topic/);
+    }
+    expect(parseSourceConfig({ kind: 'sensor-mqtt', topic: '+/x/#' })).toMatchObject({ topic: '+/x/#' });
+  });
+
   it('needs an MQTT client for sensor-mqtt', () => {
     expect(() => createSource({ kind: 'sensor-mqtt', topic: 't' })).toThrow(/MQTT client/);
   });

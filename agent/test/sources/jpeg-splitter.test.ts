@@ -4,7 +4,13 @@ import { JpegSplitter } from '../../src/sources/jpeg-splitter';
 /** A small noisy JPEG, so that most of its bytes are entropy-coded data. */
 async function jpeg(seed: number): Promise<Buffer> {
   return sharp({
-    create: { width: 48, height: 32, channels: 3, noise: { type: 'gaussian', mean: seed % 200, sigma: 40 } },
+    create: {
+      width: 48,
+      height: 32,
+      channels: 3,
+      background: '#000000',
+      noise: { type: 'gaussian', mean: seed % 200, sigma: 40 },
+    },
   })
     .jpeg()
     .toBuffer();

@@ -1,7 +1,7 @@
 import { ManualClock } from '@perch/shared';
 import sharp from 'sharp';
 import type { Frame, SensorWindow } from '../../src/pipeline/types';
-import { createSource } from '../../src/sources';
+import { createSource, type SensorMqttClient } from '../../src/sources';
 import type { SourceDeps } from '../../src/sources/deps';
 import { fakeSpawn } from './fake-child';
 
@@ -148,5 +148,67 @@ describe('process-backed sources at the spawn seam', () => {
     // A sensor command that exits is restarted (onExit defaults to restart).
     expect(source.health().state).toBe('backoff');
     await source.stop();
+  });
+});
+
+describe('sensor-mqtt source at the client seam', () => {
+  type Listener = (...args: unknown[]) => void;
+  function fakeClient(granted: { qos: number }[]) {
+    const listeners = new Map<string, Set<Listener>>();
+    return {
+      subscriptions: [] as string[],
+      subscribe(
+        topic: string,
+        _opts: unknown,
+        cb?: (err: Error | null, granted?: { qos: number }[]) => void,
+      ) {
+        this.subscriptions.push(topic);
+        cb?.(null, granted);
+      },
+      unsubscribe(_topic: string, cb?: () => void) {
+        cb?.();
+      },
+      on(event: string, fn: Listener) {
+        if (!listeners.has(event)) listeners.set(event, new Set());
+        listeners.get(event)!.add(fn);
+      },
+      removeListener(event: string, fn: Listener) {
+        listeners.get(event)?.delete(fn);
+      },
+      emit(event: string, ...args: unknown[]) {
+        for (const fn of listeners.get(event) ?? []) fn(...args);
+      },
+    };
+  }
+
+  it('reports E_SOURCE_MQTT when the broker refuses the subscription', async () => {
+    const client = fakeClient([{ qos: 128 }]);
+    const source = createSource(
+      { kind: 'sensor-mqtt', topic: 'a/+/b' },
+      { mqtt: client as unknown as SensorMqttClient, clock: new ManualClock() },
+    );
+    await source.start(() => undefined);
+    expect(source.health()).toMatchObject({ state: 'backoff', lastError: { code: 'E_SOURCE_MQTT' } });
+    await source.stop();
+  });
+
+  it('subscribes again after a reconnect and stops listening on stop', async () => {
+    const client = fakeClient([{ qos: 0 }]);
+    const source = createSource(
+      { kind: 'sensor-mqtt', topic: 't', window: 1 },
+      { mqtt: client as unknown as SensorMqttClient, clock: new ManualClock() },
+    );
+    const items: SensorWindow[] = [];
+    await source.start((w) => items.push(w as SensorWindow));
+    client.emit('connect');
+    expect(client.subscriptions).toEqual(['t', 't']);
+    client.emit('message', 't', Buffer.from('1\n2'));
+    client.emit('message', 'other', Buffer.from('3'));
+    await settle();
+    expect(items.map((w) => w.values[0])).toEqual([1, 2]);
+    await source.stop();
+    client.emit('message', 't', Buffer.from('4'));
+    await settle();
+    expect(items).toHaveLength(2);
   });
 });
