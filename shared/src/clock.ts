@@ -33,20 +33,16 @@ function sleepWith(clock: Clock, ms: number, signal?: AbortSignal): Promise<void
   });
 }
 
-/** The real clock. Timers are unref'd so they never keep a process alive on their own. */
+/**
+ * The real clock, with Node's own timer semantics: a pending timer keeps the process alive. (An
+ * earlier version unref'd them; a daemon whose only pending work was a reconnect timer then exited
+ * quietly with code 0.) Whoever starts a timer clears it on stop.
+ */
 export const systemClock: Clock = {
   now: () => Date.now(),
-  setTimeout: (fn, ms) => {
-    const t = setTimeout(fn, ms);
-    t.unref();
-    return t;
-  },
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
   clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout | undefined),
-  setInterval: (fn, ms) => {
-    const t = setInterval(fn, ms);
-    t.unref();
-    return t;
-  },
+  setInterval: (fn, ms) => setInterval(fn, ms),
   clearInterval: (h) => clearInterval(h as NodeJS.Timeout | undefined),
   sleep: (ms, signal) => sleepWith(systemClock, ms, signal),
 };
