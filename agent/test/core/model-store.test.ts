@@ -56,7 +56,7 @@ describe('ModelStore', () => {
     const v1 = stage('1.0.0');
     const file = store.versionPath('faces', v1.sha256);
     const bytes = fs.readFileSync(file);
-    bytes[600] ^= 1;
+    bytes[600] = bytes[600]! ^ 1;
     fs.writeFileSync(file, bytes);
     await expect(store.load('faces', v1)).rejects.toMatchObject({ code: 'E_UPDATE_MODEL_TAMPERED' });
   });
