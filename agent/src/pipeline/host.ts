@@ -145,10 +145,7 @@ export class DefaultPipelineHost implements PipelineHost {
       const sourceDeps: SourceDeps = { ...this.opts.sourceDeps, id: config.id, clock: this.clock };
       source = this.opts.makeSource
         ? this.opts.makeSource(config, sourceDeps)
-        : createSource(
-            config.fps !== undefined ? { fps: config.fps, ...config.source } : config.source,
-            sourceDeps,
-          );
+        : createSource(withPipelineRate(config), sourceDeps);
     } catch (err) {
       entry.failure = isPerchError(err) ? err : new PerchError('E_PIPELINE_SOURCE', String(err));
       this.log.warn('pipeline source not created', {
@@ -258,4 +255,16 @@ function failedStats(id: string, failure: PerchError | undefined, now: number): 
 /** The factory the agent's composition root takes (`AgentOverrides.pipelineHost`). */
 export function createPipelineHost(deps: PipelineHostOptions): PipelineHost {
   return new DefaultPipelineHost(deps);
+}
+
+/** Source kinds that decode a video stream and take a frame rate (the ffmpeg camera sources). */
+const RATE_SOURCE_KINDS = new Set(['lavfi', 'file', 'rtsp', 'v4l2', 'mjpeg']);
+
+/**
+ * The pipeline's `fps` becomes the source's rate where the source has one; still-image, audio and
+ * sensor sources have no rate and refuse unknown keys, so they get their config unchanged.
+ */
+export function withPipelineRate(config: PipelineConfig): PipelineConfig['source'] {
+  if (config.fps === undefined || !RATE_SOURCE_KINDS.has(config.source.kind)) return config.source;
+  return { fps: config.fps, ...config.source };
 }

@@ -1,7 +1,7 @@
 import './helpers/ort-realm';
 import { createLogger, type EventMessage, type PipelineConfig } from '@perch/shared';
 import type { ActiveModel } from '../../src/core/pipelines-port';
-import { createPipelineHost, inferenceFrom } from '../../src/pipeline/host';
+import { createPipelineHost, inferenceFrom, withPipelineRate } from '../../src/pipeline/host';
 import type { Frame, Source } from '../../src/pipeline/types';
 import { tempDir } from '../../../test/helpers/tmp';
 import { waitFor } from '../../../test/helpers/wait';
@@ -109,5 +109,25 @@ describe('pipeline host', () => {
       warmupRuns: 3,
     });
     expect(inferenceFrom(undefined, { intraOpThreads: 4 })).toEqual({ intraOpThreads: 4 });
+  });
+});
+
+describe('withPipelineRate', () => {
+  const base = { id: 'p', model: 'm' };
+  it('gives camera sources the pipeline rate unless they set their own', () => {
+    expect(withPipelineRate({ ...base, fps: 2, source: { kind: 'lavfi', graph: 'testsrc' } })).toEqual({
+      kind: 'lavfi',
+      graph: 'testsrc',
+      fps: 2,
+    });
+    expect(
+      withPipelineRate({ ...base, fps: 2, source: { kind: 'rtsp', url: 'rtsp://x', fps: 5 } }),
+    ).toMatchObject({ fps: 5 });
+  });
+
+  it('leaves folder, audio and sensor sources alone (they have no rate and refuse unknown keys)', () => {
+    for (const kind of ['folder', 'snapshot-url', 'audio', 'sensor-command']) {
+      expect(withPipelineRate({ ...base, fps: 2, source: { kind } })).toEqual({ kind });
+    }
   });
 });
