@@ -54,6 +54,17 @@ export interface IngestOptions {
   flushDelayMs?: number;
   /** Queue bound: beyond it new messages are rejected (and counted) instead of growing memory. */
   maxQueue?: number;
+  /**
+   * Called after each committed batch with the events that were new (duplicates left out), in arrival
+   * order. Integrations (fleet re-publication, webhooks) hang off this; it must not throw or block.
+   */
+  onEventsStored?: (events: ReadonlyArray<StoredEvent>) => void;
+}
+
+/** An event that the ingest has just stored for the first time. */
+export interface StoredEvent {
+  deviceId: string;
+  msg: EventMessage;
 }
 
 /**
@@ -180,18 +191,27 @@ export class Ingest implements IngestSink {
   private async drain(): Promise<void> {
     while (this.queue.length > 0) {
       const batch = this.queue.splice(0, this.batchSize);
+      const fresh: StoredEvent[] = [];
       try {
-        await this.o.store.transaction((tx) => this.write(tx, batch));
+        await this.o.store.transaction((tx) => this.write(tx, batch, fresh));
       } catch (err) {
         // A batch that cannot be written is dropped and counted rather than retried forever.
         this.o.logger.error('ingest batch failed', { size: batch.length, err: String(err) });
         this.o.metrics.ingestRejects.inc({ code: 'E_INTERNAL' }, batch.length);
         this.processed += batch.length;
+        continue;
+      }
+      if (fresh.length > 0 && this.o.onEventsStored) {
+        try {
+          this.o.onEventsStored(fresh);
+        } catch (err) {
+          this.o.logger.error('event listener failed', { err: String(err) });
+        }
       }
     }
   }
 
-  private async write(tx: Tx, batch: Accepted[]): Promise<void> {
+  private async write(tx: Tx, batch: Accepted[], fresh: StoredEvent[]): Promise<void> {
     const now = this.o.clock.now();
     const ids = [...new Set(batch.map((b) => b.deviceId))];
     const known = new Set<string>();
@@ -237,7 +257,7 @@ export class Ingest implements IngestSink {
       this.o.metrics.ingestMessages.inc({ kind: item.kind });
     }
     if (telemetry.length > 0) await this.writeTelemetry(tx, telemetry, now);
-    if (events.length > 0) await this.writeEvents(tx, events, now);
+    if (events.length > 0) await this.writeEvents(tx, events, now, fresh);
     for (const [deviceId, online] of seen) {
       // last_seen is written at most every LAST_SEEN_WRITE_MS per device; status changes always.
       if (
@@ -311,6 +331,7 @@ export class Ingest implements IngestSink {
     tx: Tx,
     items: Array<{ deviceId: string; msg: EventMessage }>,
     now: number,
+    fresh: StoredEvent[],
   ): Promise<void> {
     let stored = 0;
     for (let i = 0; i < items.length; i += 200) {
@@ -335,6 +356,11 @@ export class Ingest implements IngestSink {
         .returning('msg_id')
         .execute();
       stored += rows.length;
+      if (this.o.onEventsStored && rows.length > 0) {
+        // One returned row per newly stored (device, id): a redelivery inside the same chunk is left out.
+        const ids = new Set(rows.map((r) => r.msg_id));
+        for (const item of chunk) if (ids.delete(item.msg.id)) fresh.push(item);
+      }
     }
     this.count('events', items.length, stored);
   }
