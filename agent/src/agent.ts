@@ -249,6 +249,8 @@ export class Agent {
         ...DEFAULT_SESSION_OPTIONS,
         reconnectBaseMs: config.mqtt.reconnectBaseMs,
         reconnectCapMs: config.mqtt.reconnectCapMs,
+        sessionExpiryS: config.mqtt.sessionExpiryS,
+        willDelayS: config.mqtt.willDelayS,
         maxInboundBytes: config.mqtt.maxInboundBytes,
       },
       this.overrides.mqttConnect,

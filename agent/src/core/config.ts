@@ -25,6 +25,20 @@ export const agentConfigSchema = z.strictObject({
     .strictObject({
       reconnectBaseMs: z.number().int().min(10).default(1000),
       reconnectCapMs: z.number().int().min(10).default(300_000),
+      /** MQTT 5: how long the broker keeps the session (subscriptions, queued QoS 1 commands) while away. */
+      sessionExpiryS: z
+        .number()
+        .int()
+        .min(0)
+        .max(2 ** 32 - 1)
+        .default(7 * 24 * 3600),
+      /** MQTT 5: the `offline` will waits this long, so a quick reconnect does not flap the status. */
+      willDelayS: z
+        .number()
+        .int()
+        .min(0)
+        .max(2 ** 32 - 1)
+        .default(10),
       maxInboundBytes: z
         .number()
         .int()
