@@ -330,3 +330,51 @@ describe('agent announces itself to Home Assistant (Mosquitto with dynamic secur
     expect(again.homeAssistant!.publisher.stats().publishErrors).toBe(0);
   });
 });
+
+describe("agent Home Assistant discovery on the controller's embedded broker (MQTT 3.1.1)", () => {
+  let h: Harness;
+  let tmp: ReturnType<typeof tempDir>;
+  let agent: Agent | undefined;
+
+  beforeAll(async () => {
+    h = await startHarness({ mode: 'embedded' });
+    tmp = tempDir('perch-ha-embedded-');
+  });
+  afterAll(async () => {
+    await agent?.stop();
+    await h?.close();
+    tmp?.cleanup();
+  });
+
+  it('publishes discovery and states that the device ACL accepts, without losing the connection', async () => {
+    const thermal = path.join(tmp.dir, 'thermal');
+    fs.mkdirSync(path.join(thermal, 'thermal_zone0'), { recursive: true });
+    fs.writeFileSync(path.join(thermal, 'thermal_zone0', 'temp'), '51000\n');
+    agent = new Agent(
+      agentConfigSchema.parse({
+        stateDir: path.join(tmp.dir, 'agent'),
+        controllerUrl: h.ctl.url,
+        enrollToken: await createEnrollToken(h),
+        telemetry: { intervalS: 3600 },
+        mqtt: { reconnectBaseMs: 100, reconnectCapMs: 1000 },
+        homeAssistant: { stateIntervalS: 1 },
+      }),
+      { logger: silentLogger, env: {}, paths: { thermalDir: thermal } },
+    );
+    await agent.start();
+    const a = agent;
+    await waitFor(() => a.session?.connected, { what: 'mqtt connect' });
+    const res = await api(h, 'PUT', `/api/v1/devices/${a.credentials!.deviceId}/desired`, h.adminToken, {
+      models: [],
+      pipelines: [{ id: 'yard', model: 'detector', source: { kind: 'lavfi' }, rules: { labels: ['cat'] } }],
+    });
+    expect(res.status).toBe(200);
+    // A QoS 1 publish counts once acknowledged; aedes closes the connection on a refused one instead.
+    await waitFor(() => a.homeAssistant!.publisher.stats().discoveryPublished >= 2, { what: 'discovery' });
+    await waitFor(() => a.homeAssistant!.publisher.stats().statesPublished >= 1, { what: 'a state' });
+    expect(a.session!.protocol).toBe(4);
+    expect(a.session!.connectCount()).toBe(1);
+    expect(a.session!.connected).toBe(true);
+    expect(a.homeAssistant!.publisher.stats()).toMatchObject({ publishErrors: 0, invalidPayloads: 0 });
+  });
+});
