@@ -238,6 +238,12 @@ export class MqttSession implements AckPublisher {
 
   private afterConnect(client: MqttClient): void {
     const prefix = this.creds.topicPrefix;
+    // Separate SUBSCRIBE: a broker ACL that refuses an extra topic must not fail the device's own.
+    if (this.extraTopics.size > 0)
+      client.subscribe([...this.extraTopics], { qos: 1 }, (err) => {
+        if (err)
+          this.logger.warn('extra subscription refused', { topics: [...this.extraTopics], err: err.message });
+      });
     client.publish(
       topics.status(this.deviceId, prefix),
       this.statusPayload('online'),
@@ -247,7 +253,7 @@ export class MqttSession implements AckPublisher {
       },
     );
     client.subscribe(
-      [topics.desired(this.deviceId, prefix), topics.cmdAll(this.deviceId, prefix), ...this.extraTopics],
+      [topics.desired(this.deviceId, prefix), topics.cmdAll(this.deviceId, prefix)],
       { qos: 1 },
       (err, granted) => {
         if (err) {
