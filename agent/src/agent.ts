@@ -35,6 +35,8 @@ import { createNotifier, watchdogIntervalMs, type Notifier } from './core/system
 import { Watchdog } from './core/systemd/watchdog';
 import { messageId, TelemetryCollector, TelemetrySchedule } from './core/telemetry';
 import { TufClient } from './core/tuf-client';
+import { HomeAssistantBridge } from './integrations/homeassistant/agent-bridge';
+import type { HaLink } from './integrations/homeassistant';
 import { agentPaths, type AgentPaths } from './paths';
 
 export const AGENT_VERSION = '0.1.0';
@@ -73,6 +75,7 @@ export class Agent {
   reconciler: Reconciler | undefined;
   pipelines: PipelineHost | undefined;
   credentials: Credentials | undefined;
+  homeAssistant: HomeAssistantBridge | undefined;
   private notifier: Notifier | undefined;
   private watchdog: Watchdog | undefined;
   private telemetry: TelemetrySchedule | undefined;
@@ -152,15 +155,48 @@ export class Agent {
       counters,
     );
     const eventsTopic = topics.events(deviceId, prefix);
-    this.pipelines = (this.overrides.pipelineHost ?? (() => new NoopPipelineHost()))({
+    // The session is built below; the link reaches it when Home Assistant needs it.
+    const current = () => this.session;
+    const link: HaLink = {
+      get connected() {
+        return current()?.connected ?? false;
+      },
+      publish: (topic, payload, retain) =>
+        current()?.publishAcked(topic, payload, retain) ?? Promise.reject(new Error('not connected')),
+      subscribe: (topic) => current()?.subscribeExtra(topic),
+      onConnect: (fn) => current()?.onConnected(fn) ?? (() => undefined),
+      onMessage: (fn) => current()?.onExtraMessage(fn) ?? (() => undefined),
+    };
+    const ha = new HomeAssistantBridge({
+      link,
+      device: {
+        deviceId,
+        swVersion: AGENT_VERSION,
+        // The controller serves the dashboard; Home Assistant links the device to it.
+        ...(/^https?:\/\//.test(controllerUrl) ? { configurationUrl: controllerUrl } : {}),
+      },
+      topicPrefix: prefix,
+      discoveryPrefix: config.homeAssistant.prefix,
+      enabled: config.homeAssistant.enabled,
+      stateIntervalMs: config.homeAssistant.stateIntervalS * 1000,
+      stateFile: paths.homeAssistantState,
+      snapshotsDir: paths.snapshotsDir,
+      thermalDir: paths.thermalDir,
+      clock,
+      logger: this.log('homeassistant'),
+    });
+    this.homeAssistant = ha;
+    const host = (this.overrides.pipelineHost ?? (() => new NoopPipelineHost()))({
       events: {
         emit: (event) => {
           outbox.enqueue('events', eventsTopic, event.id, encodeMessage('events', event));
           this.sender?.kick();
+          void ha.onEvent(event);
         },
       },
       snapshotsDir: paths.snapshotsDir,
     });
+    this.pipelines = ha.wrap(host);
     const store = new ModelStore(paths.modelsDir, this.log('store'), counters, this.killPoint);
     this.reconciler = new Reconciler({
       store,
@@ -213,6 +249,8 @@ export class Agent {
         ...DEFAULT_SESSION_OPTIONS,
         reconnectBaseMs: config.mqtt.reconnectBaseMs,
         reconnectCapMs: config.mqtt.reconnectCapMs,
+        sessionExpiryS: config.mqtt.sessionExpiryS,
+        willDelayS: config.mqtt.willDelayS,
         maxInboundBytes: config.mqtt.maxInboundBytes,
       },
       this.overrides.mqttConnect,
@@ -241,6 +279,7 @@ export class Agent {
         dropped: () => outbox.dropped(),
         models: () => this.reconciler?.reportedModels() ?? [],
         pipelines: () => this.pipelines?.stats() ?? [],
+        thermalDir: paths.thermalDir,
       },
       clock,
     );
@@ -271,6 +310,8 @@ export class Agent {
     const cached = this.loadDesiredCache();
     if (cached) this.reconciler.setDesired(this.withLocalPipelines(cached));
     else this.reconciler.trigger();
+    // Discovery waits for the first pipelines applied, unless there is no desired state to apply.
+    ha.start(cached !== undefined);
     session.start();
     this.poller.resume();
     this.telemetry.start(config.telemetry.intervalS * 1000);
@@ -434,6 +475,7 @@ export class Agent {
     await attempt('telemetry', () => this.telemetry?.stop());
     await attempt('poller', () => this.poller?.pause());
     await attempt('reconciler', () => this.reconciler?.stop());
+    await attempt('homeassistant', () => this.homeAssistant?.stop());
     await attempt('pipelines', () => this.pipelines?.stop());
     await attempt('flush', () => this.sender?.drain(Math.max(0, left() - 1000)));
     await attempt('mqtt', () => this.session?.stop(Math.min(1000, left()), reason));

@@ -24,6 +24,10 @@ export interface AgentPaths {
   readonly snapshotsDir: string;
   /** Last desired state seen (so a restart without network can act on it). */
   readonly desiredCache: string;
+  /** What was announced to Home Assistant (to remove components of pipelines gone while down). */
+  readonly homeAssistantState: string;
+  /** sysfs thermal zones (CPU temperature). */
+  readonly thermalDir: string;
 }
 
 export const DEFAULT_STATE_DIR = '/var/lib/perch-agent';
@@ -41,6 +45,8 @@ export function agentPaths(stateDir: string, overrides: Partial<AgentPaths> = {}
     database: path.join(dir, 'agent.db'),
     snapshotsDir: path.join(dir, 'snapshots'),
     desiredCache: path.join(dir, 'desired.json'),
+    homeAssistantState: path.join(dir, 'homeassistant.json'),
+    thermalDir: '/sys/class/thermal',
     ...overrides,
   };
 }

@@ -25,6 +25,20 @@ export const agentConfigSchema = z.strictObject({
     .strictObject({
       reconnectBaseMs: z.number().int().min(10).default(1000),
       reconnectCapMs: z.number().int().min(10).default(300_000),
+      /** MQTT 5: how long the broker keeps the session (subscriptions, queued QoS 1 commands) while away. */
+      sessionExpiryS: z
+        .number()
+        .int()
+        .min(0)
+        .max(2 ** 32 - 1)
+        .default(7 * 24 * 3600),
+      /** MQTT 5: the `offline` will waits this long, so a quick reconnect does not flap the status. */
+      willDelayS: z
+        .number()
+        .int()
+        .min(0)
+        .max(2 ** 32 - 1)
+        .default(10),
       maxInboundBytes: z
         .number()
         .int()
@@ -46,6 +60,21 @@ export const agentConfigSchema = z.strictObject({
       totalMaxMb: z.number().min(1).default(48),
     })
     .prefault({}),
+  /** Home Assistant MQTT discovery (docs/INTEGRATIONS.md section 2). */
+  homeAssistant: z
+    .strictObject({
+      /** false: announce nothing, and remove a discovery an earlier run left. */
+      enabled: z.boolean().default(true),
+      /** Discovery prefix; must match the controller's (the broker ACL allows `<prefix>/device/<id>/config`). */
+      prefix: z
+        .string()
+        .max(128)
+        .regex(/^[A-Za-z0-9_-]+(\/[A-Za-z0-9_-]+)*$/, 'a plain topic path without wildcards')
+        .default('homeassistant'),
+      /** How often frame rate, latency and CPU temperature are published (only when changed). */
+      stateIntervalS: z.number().int().min(1).max(3600).default(15),
+    })
+    .prefault({}),
   watchdog: z.strictObject({ outboxStallS: z.number().int().min(1).default(300) }).prefault({}),
   shutdownTimeoutMs: z.number().int().min(100).max(120_000).default(8000),
   /** Local pipelines, run beside those of the desired state (same schema). */
@@ -61,6 +90,8 @@ export const AGENT_ENV_MAP: Record<string, string> = {
   PERCH_DEVICE_NAME: 'deviceName',
   PERCH_LOG_LEVEL: 'logLevel',
   PERCH_TELEMETRY_INTERVAL_S: 'telemetry.intervalS',
+  PERCH_HOME_ASSISTANT_ENABLED: 'homeAssistant.enabled',
+  PERCH_HOME_ASSISTANT_PREFIX: 'homeAssistant.prefix',
 };
 
 export function loadAgentConfig(options: {

@@ -35,7 +35,8 @@ function round(n: number, digits = 2): number {
   return Math.round(n * f) / f;
 }
 
-function readTemperature(dir: string): number | undefined {
+/** First thermal zone's temperature in °C, or undefined where there is none. */
+export function readTemperature(dir: string): number | undefined {
   try {
     for (const zone of fs.readdirSync(dir)) {
       if (!zone.startsWith('thermal_zone')) continue;

@@ -11,6 +11,9 @@ import { TestMosquitto } from '../../helpers/mosquitto';
 import { waitFor } from '../../helpers/wait';
 import { Counters } from '../../../agent/src/core/counters';
 import { DEFAULT_SESSION_OPTIONS, MqttSession } from '../../../agent/src/core/mqtt/session';
+import { DynsecClient } from '../../../controller/src/broker/dynsec';
+import { startDynsecMosquitto } from '../controller/harness';
+import { connect5, subackCodes } from '../integrations/mqtt-clients';
 
 const logger = createLogger({ namespace: 'test', silent: true });
 const DEVICE = 'dev-test-1';
@@ -165,5 +168,72 @@ describe('MqttSession against Mosquitto', () => {
     expect(clock.pending()).toBe(1);
     await s.stop(0);
     await broker.restart();
+  });
+
+  it("routes extra topics to their listeners, and a refused one does not hold up the device's own", async () => {
+    // Its own broker with the controller's device role (dynamic security): Home Assistant's birth
+    // topic is allowed, `homeassistant/denied` is refused in the SUBACK.
+    const { broker: own, username, password } = await startDynsecMosquitto();
+    const admin = await mqtt.connectAsync(own.url, { username, password, protocolVersion: 5 });
+    const dynsec = new DynsecClient({ client: admin, logger });
+    await dynsec.start();
+    await dynsec.provisionDevice({ deviceId: DEVICE, password: 'secret', clientId: DEVICE });
+    await dynsec.ensureRole('observer', [
+      { acltype: 'publishClientSend', topic: '#', allow: true, priority: 0 },
+    ]);
+    await dynsec.createClient({ username: 'observer', password: 'obs', roles: ['observer'] });
+    dynsec.stop();
+    await admin.endAsync();
+    const counters = new Counters();
+    const commands: string[] = [];
+    const extra: string[] = [];
+    let listenerCalls = 0;
+    const s = new MqttSession(
+      { url: own.url, username: DEVICE, password: 'secret', clientId: DEVICE, topicPrefix: 'perch' },
+      DEVICE,
+      {
+        onDesired: () => {},
+        onCommand: (name) => commands.push(name),
+        onConnect: () => {},
+        onDisconnect: () => {},
+      },
+      systemClock,
+      logger,
+      counters,
+      { ...DEFAULT_SESSION_OPTIONS, reconnectBaseMs: 50, reconnectCapMs: 200, willDelayS: 0 },
+    );
+    s.subscribeExtra('homeassistant/status');
+    s.subscribeExtra('homeassistant/denied');
+    s.onConnected(() => listenerCalls++);
+    s.onExtraMessage((topic, payload) => extra.push(`${topic}=${payload.toString()}`));
+    const obs = await mqtt.connectAsync(own.url, {
+      username: 'observer',
+      password: 'obs',
+      clientId: 'obs-extra',
+    });
+    try {
+      // The premise: the broker refuses one of the two in its SUBACK.
+      const probe = await connect5(own.url, { username: DEVICE, password: 'secret', clientId: DEVICE });
+      expect(await subackCodes(probe, ['homeassistant/status', 'homeassistant/denied'])).toEqual([1, 0x87]);
+      await probe.endAsync();
+      s.start();
+      await waitFor(() => listenerCalls === 1, { what: 'connect listener' });
+      const cmd: CommandMessage = {
+        v: 1,
+        id: 'cmd-extra-0001',
+        ts: Date.now(),
+        expiresAt: Date.now() + 60_000,
+      };
+      await obs.publishAsync(topics.cmd(DEVICE, 'report-now'), JSON.stringify(cmd), { qos: 1 });
+      await obs.publishAsync('homeassistant/status', 'online', { qos: 1 });
+      await waitFor(() => commands.length === 1 && extra.length === 1, { what: 'command and birth message' });
+      expect(extra).toEqual(['homeassistant/status=online']);
+      expect(counters.snapshot()['errors.e_mqtt_inbound_rejected']).toBeUndefined();
+      expect(() => s.subscribeExtra('homeassistant/+')).toThrow(/exact topic/);
+    } finally {
+      await s.stop(1000);
+      await obs.endAsync();
+      await own.close();
+    }
   });
 });

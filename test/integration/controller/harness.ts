@@ -22,6 +22,8 @@ export interface Harness {
   adminToken: string;
   home: string;
   mosquitto?: TestMosquitto;
+  /** External mode: the dynamic-security admin login (to add other broker clients in tests). */
+  brokerAdmin?: { username: string; password: string };
   close(): Promise<void>;
 }
 
@@ -62,10 +64,12 @@ export async function startHarness(
 ): Promise<Harness> {
   const { dir, cleanup } = tempDir('perch-ctl-');
   let mosquitto: TestMosquitto | undefined;
+  let brokerAdmin: { username: string; password: string } | undefined;
   let mqttConfig: Record<string, unknown> = { mode: 'embedded', host: '127.0.0.1', port: 0 };
   if (options.mode === 'external') {
     const m = await startDynsecMosquitto();
     mosquitto = m.broker;
+    brokerAdmin = { username: m.username, password: m.password };
     mqttConfig = { mode: 'external', url: m.broker.url, username: m.username, password: m.password };
   }
   const config = controllerConfigSchema.parse({
@@ -96,6 +100,7 @@ export async function startHarness(
       adminToken: ctl.adminToken ?? '',
       home: dir,
       ...(mosquitto ? { mosquitto } : {}),
+      ...(brokerAdmin ? { brokerAdmin } : {}),
       close: async () => {
         await h.ctl.stop();
         await mosquitto?.close();

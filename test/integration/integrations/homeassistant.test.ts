@@ -4,6 +4,7 @@ import { DynsecClient } from '../../../controller/src/broker/dynsec';
 import {
   HomeAssistantPublisher,
   MemoryHaStateStore,
+  mqttClientLink,
   validateDiscoveryMessage,
   type HaPipeline,
 } from '../../../agent/src/integrations/homeassistant';
@@ -80,7 +81,7 @@ describe('Home Assistant discovery against Mosquitto (shipped config, device ACL
     agent.on('connect', () => connects++);
     await waitFor(() => connects > 0, { what: 'agent connect' });
     publisher = new HomeAssistantPublisher({
-      client: agent,
+      link: mqttClientLink(agent),
       device: { deviceId: DEVICE, swVersion: '0.1.0' },
       logger,
       birthJitterMs: 0,

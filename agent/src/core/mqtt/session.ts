@@ -70,6 +70,10 @@ export class MqttSession implements AckPublisher {
   private stopping = false;
   private isConnected = false;
   private connects = 0;
+  /** Topics other parts of the agent follow (Home Assistant's birth topic): exact names, no wildcards. */
+  private readonly extraTopics = new Set<string>();
+  private readonly connectListeners = new Set<() => void>();
+  private readonly messageListeners = new Set<(topic: string, payload: Buffer) => void>();
 
   constructor(
     private readonly creds: MqttCredentials,
@@ -100,6 +104,33 @@ export class MqttSession implements AckPublisher {
 
   connectCount(): number {
     return this.connects;
+  }
+
+  /**
+   * Follows one more topic outside the device subtree (e.g. `homeassistant/status`), subscribed on
+   * every connect like the device's own topics; its messages go to `onMessage` listeners, not the
+   * decoder. The broker ACL must allow the subscription.
+   */
+  subscribeExtra(topic: string): void {
+    if (/[+#]/.test(topic)) throw new Error(`extra subscription ${topic} must be an exact topic`);
+    if (this.extraTopics.has(topic)) return;
+    this.extraTopics.add(topic);
+    if (this.isConnected)
+      this.client?.subscribe(topic, { qos: 1 }, (err) => {
+        if (err) this.logger.warn('extra subscription failed', { topic, err: err.message });
+      });
+  }
+
+  /** Called after every connect, once the subscriptions are in place. Returns the unsubscribe. */
+  onConnected(fn: () => void): () => void {
+    this.connectListeners.add(fn);
+    return () => this.connectListeners.delete(fn);
+  }
+
+  /** Messages on topics added with `subscribeExtra`. Returns the unsubscribe. */
+  onExtraMessage(fn: (topic: string, payload: Buffer) => void): () => void {
+    this.messageListeners.add(fn);
+    return () => this.messageListeners.delete(fn);
   }
 
   private statusPayload(state: 'online' | 'offline', reason?: string): string {
@@ -207,6 +238,12 @@ export class MqttSession implements AckPublisher {
 
   private afterConnect(client: MqttClient): void {
     const prefix = this.creds.topicPrefix;
+    // Separate SUBSCRIBE: a broker ACL that refuses an extra topic must not fail the device's own.
+    if (this.extraTopics.size > 0)
+      client.subscribe([...this.extraTopics], { qos: 1 }, (err) => {
+        if (err)
+          this.logger.warn('extra subscription refused', { topics: [...this.extraTopics], err: err.message });
+      });
     client.publish(
       topics.status(this.deviceId, prefix),
       this.statusPayload('online'),
@@ -228,6 +265,13 @@ export class MqttSession implements AckPublisher {
         if (refused.length)
           this.logger.error('subscription refused by the broker', { refused: refused.map((g) => g.topic) });
         this.handlers.onConnect();
+        for (const fn of this.connectListeners) {
+          try {
+            fn();
+          } catch (e) {
+            this.logger.warn('connect listener failed', { err: String(e) });
+          }
+        }
       },
     );
   }
@@ -246,6 +290,11 @@ export class MqttSession implements AckPublisher {
   /** Every inbound message goes through the shared decoder; a bad one is counted and dropped. */
   onMessage(topic: string, payload: Buffer): void {
     try {
+      if (this.extraTopics.has(topic)) {
+        if (payload.length > this.options.maxInboundBytes) return this.reject('message too large', topic);
+        for (const fn of this.messageListeners) fn(topic, payload);
+        return;
+      }
       const parsed = parseTopic(topic, this.creds.topicPrefix);
       if (!parsed.ok) return this.reject(parsed.error.message, topic, parsed.error.code);
       if (parsed.value.deviceId !== this.deviceId) return this.reject('message for another device', topic);

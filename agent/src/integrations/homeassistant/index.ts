@@ -26,6 +26,8 @@ export {
 export {
   HomeAssistantPublisher,
   MemoryHaStateStore,
+  mqttClientLink,
+  type HaLink,
   type HaPublishedState,
   type HaPublisherStats,
   type HaStateStore,

@@ -1,4 +1,4 @@
-import type { IConnackPacket, MqttClient } from 'mqtt';
+import type { MqttClient } from 'mqtt';
 import {
   PerchError,
   systemClock,
@@ -35,9 +35,49 @@ export class MemoryHaStateStore implements HaStateStore {
   }
 }
 
+/**
+ * What the publisher needs of an MQTT connection. The agent passes its session (which keeps the
+ * birth-topic subscription across reconnects and new clients); `mqttClientLink` adapts a bare client.
+ */
+export interface HaLink {
+  readonly connected: boolean;
+  /** QoS 1 publish; resolves when acknowledged. */
+  publish(topic: string, payload: string | Buffer, retain: boolean): Promise<void>;
+  /** Subscribes (QoS 1), and again after every reconnect where the link can. */
+  subscribe(topic: string): void;
+  /** Called after every connect, once the link's subscriptions are in place. Returns an unsubscribe. */
+  onConnect(fn: () => void): () => void;
+  onMessage(fn: (topic: string, payload: Buffer) => void): () => void;
+}
+
+/** A bare mqtt.js client as a link (tests, tools): subscriptions are sent once, on the current connection. */
+export function mqttClientLink(client: MqttClient): HaLink {
+  return {
+    get connected() {
+      return client.connected;
+    },
+    publish: async (topic, payload, retain) => {
+      await client.publishAsync(topic, payload, { qos: 1, retain });
+    },
+    subscribe: (topic) => {
+      client.subscribe(topic, { qos: 1 }, () => undefined);
+    },
+    onConnect: (fn) => {
+      const listener = () => fn();
+      client.on('connect', listener);
+      return () => client.off('connect', listener);
+    },
+    onMessage: (fn) => {
+      const listener = (topic: string, payload: Buffer) => fn(topic, payload);
+      client.on('message', listener);
+      return () => client.off('message', listener);
+    },
+  };
+}
+
 export interface HomeAssistantPublisherOptions extends DiscoveryOptions {
-  /** The agent's MQTT client (MQTT 5, connected or connecting). */
-  client: MqttClient;
+  /** The agent's MQTT connection (MQTT 5 with Mosquitto, 3.1.1 with the embedded broker). */
+  link: HaLink;
   device: HaDevice;
   logger: Logger;
   /** false: publish nothing, and remove a discovery left from an earlier run (default true). */
@@ -61,9 +101,18 @@ export interface HaPublisherStats {
 /**
  * Publishes device-based Home Assistant discovery for one agent and the entity states it points at.
  * Discovery is retained and re-published when Home Assistant announces itself (`<prefix>/status` =
- * `online`) and after every connect without a session, which is when a broker restart may have lost
- * its retained messages; the last states are re-published then too. Components of pipelines that
- * went away are removed with removal stubs; `remove()` clears the whole device (revocation, disable).
+ * `online`) and after every connect, with the last states.
+ *
+ * Why every connect and not only those without a session: the device cannot read its own discovery
+ * topic back (its ACL allows publishing it, not subscribing), so a lost retained message cannot be
+ * detected, and `sessionPresent` is no proof that retained messages survived: Mosquitto restores
+ * sessions and retained messages from its last autosave, so a retained message published after that
+ * save is lost on a crash while the session comes back. Re-publishing costs one retained payload per
+ * connection (reconnects are rare and backed off), and Home Assistant ignores an unchanged one.
+ * While the link is down nothing is sent: the next connect sends the current discovery and states.
+ *
+ * Components of pipelines that went away are removed with removal stubs; `remove()` clears the
+ * whole device (revocation, disable).
  */
 export class HomeAssistantPublisher {
   private readonly clock: Clock;
@@ -81,11 +130,10 @@ export class HomeAssistantPublisher {
     invalidPayloads: 0,
   };
 
-  private readonly onConnect = (connack: IConnackPacket) => {
-    if (connack.sessionPresent) return;
-    this.options.logger.debug(
-      'connected without a session: re-publishing Home Assistant discovery and states',
-    );
+  private unlink: Array<() => void> = [];
+
+  private readonly onConnect = () => {
+    this.options.logger.debug('connected: re-publishing Home Assistant discovery and states');
     void this.republishAll();
   };
 
@@ -113,27 +161,35 @@ export class HomeAssistantPublisher {
 
   /** Announces the device with these pipelines and follows Home Assistant's birth messages. */
   async start(pipelines: readonly HaPipeline[]): Promise<void> {
+    const link = this.options.link;
     if (!this.enabled) {
-      // Turned off: make sure nothing from an earlier run stays in Home Assistant.
-      await this.publish(this.discoveryTopic(), '', 'discovery');
+      // Turned off: make sure nothing from an earlier run stays in Home Assistant, once.
+      const earlier = await this.options.store?.load();
+      const announced = !this.options.store || Object.keys(earlier?.components ?? {}).length > 0;
+      if (!announced) return;
+      const clear = async () => {
+        if (!(await this.publish(this.discoveryTopic(), '', 'discovery'))) return false;
+        await this.options.store?.save({ components: {}, removed: {} });
+        return true;
+      };
+      if (link.connected && (await clear())) return;
+      const off = link.onConnect(() => {
+        void clear().then((done) => done && off());
+      });
+      this.unlink.push(off);
       return;
     }
     this.published = (await this.options.store?.load()) ?? this.published;
     this.pipelines = pipelines;
     this.running = true;
-    this.options.client.on('connect', this.onConnect);
-    this.options.client.on('message', this.onMessage);
-    this.options.client.subscribe(birthTopic(this.options), { qos: 1 }, (err) => {
-      if (err)
-        this.options.logger.warn('cannot subscribe to the Home Assistant birth topic', { err: err.message });
-    });
+    this.unlink.push(link.onConnect(this.onConnect), link.onMessage(this.onMessage));
+    link.subscribe(birthTopic(this.options));
     await this.publishDiscovery();
   }
 
   stop(): void {
     this.running = false;
-    this.options.client.off('connect', this.onConnect);
-    this.options.client.off('message', this.onMessage);
+    for (const off of this.unlink.splice(0)) off();
     this.clock.clearTimeout(this.birthTimer);
     this.birthTimer = undefined;
   }
@@ -274,14 +330,22 @@ export class HomeAssistantPublisher {
     return buildDiscovery(this.options.device, [], this.options).topic;
   }
 
-  private async publish(topic: string, payload: string | Buffer, kind: 'discovery' | 'state'): Promise<void> {
+  /** Retained QoS 1 publish; false when not sent (offline: the next connect re-sends everything). */
+  private async publish(
+    topic: string,
+    payload: string | Buffer,
+    kind: 'discovery' | 'state',
+  ): Promise<boolean> {
+    if (!this.options.link.connected) return false;
     try {
-      await this.options.client.publishAsync(topic, payload, { qos: 1, retain: true });
+      await this.options.link.publish(topic, payload, true);
       if (kind === 'discovery') this.counters.discoveryPublished++;
       else this.counters.statesPublished++;
+      return true;
     } catch (err) {
       this.counters.publishErrors++;
       this.options.logger.warn('Home Assistant publish failed', { topic, err: (err as Error).message });
+      return false;
     }
   }
 }

@@ -4,6 +4,7 @@ import { createLogger, ManualClock, type EventMessage } from '@perch/shared';
 import {
   HomeAssistantPublisher,
   MemoryHaStateStore,
+  mqttClientLink,
   validateDiscoveryMessage,
   type HaPipeline,
   type HomeAssistantPublisherOptions,
@@ -16,6 +17,7 @@ const DISCOVERY = 'homeassistant/device/dev-a/config';
 class FakeClient extends EventEmitter {
   published: Array<{ topic: string; payload: string; retain: boolean }> = [];
   fail = false;
+  connected = true;
   subscribe(_t: string, _o: unknown, cb?: (err: Error | null) => void) {
     cb?.(null);
     return this;
@@ -33,7 +35,7 @@ function make(extra: Partial<HomeAssistantPublisherOptions> = {}) {
   const client = new FakeClient();
   const clock = new ManualClock();
   const publisher = new HomeAssistantPublisher({
-    client: client as unknown as MqttClient,
+    link: mqttClientLink(client as unknown as MqttClient),
     device: { deviceId: 'dev-a', swVersion: '1.0.0' },
     logger,
     clock,
@@ -78,13 +80,13 @@ describe('HomeAssistantPublisher', () => {
     expect(client.discoveries()).toHaveLength(2);
   });
 
-  it('re-publishes discovery and states on a connect without a session only', async () => {
+  it('re-publishes discovery and states on every connect, with or without a session', async () => {
     const { client, publisher } = make();
     await publisher.start([cam]);
     await publisher.setCpuTemperature(40);
+    expect(client.published).toHaveLength(2);
     client.emit('connect', { cmd: 'connack', sessionPresent: true });
     await new Promise((r) => setImmediate(r));
-    expect(client.published).toHaveLength(2);
     client.emit('connect', { cmd: 'connack', sessionPresent: false });
     await new Promise((r) => setImmediate(r));
     expect(client.published.map((p) => p.topic)).toEqual([
@@ -92,7 +94,46 @@ describe('HomeAssistantPublisher', () => {
       'perch/v1/devices/dev-a/ha/cpu_temperature',
       DISCOVERY,
       'perch/v1/devices/dev-a/ha/cpu_temperature',
+      DISCOVERY,
+      'perch/v1/devices/dev-a/ha/cpu_temperature',
     ]);
+  });
+
+  it('sends nothing while offline and everything current on the next connect', async () => {
+    const { client, publisher } = make();
+    client.connected = false;
+    await publisher.start([cam]);
+    await publisher.setFps('cam', 3);
+    await publisher.setFps('cam', 4);
+    expect(client.published).toEqual([]);
+    expect(publisher.stats().publishErrors).toBe(0);
+    client.connected = true;
+    client.emit('connect', { cmd: 'connack', sessionPresent: true });
+    await new Promise((r) => setImmediate(r));
+    expect(client.published.map((p) => [p.topic, p.payload.length > 0 ? p.payload.slice(0, 4) : ''])).toEqual(
+      [
+        [DISCOVERY, '{"de'],
+        ['perch/v1/devices/dev-a/ha/cam/fps', '4.00'],
+      ],
+    );
+  });
+
+  it('when disabled, clears an earlier run once it is connected, and only when one was announced', async () => {
+    const store = new MemoryHaStateStore();
+    const first = make({ store });
+    await first.publisher.start([cam]);
+    first.publisher.stop();
+    const off = make({ store, enabled: false });
+    off.client.connected = false;
+    await off.publisher.start([cam]);
+    expect(off.client.published).toEqual([]);
+    off.client.connected = true;
+    off.client.emit('connect', { cmd: 'connack', sessionPresent: true });
+    await new Promise((r) => setImmediate(r));
+    expect(off.client.published).toEqual([{ topic: DISCOVERY, payload: '', retain: true }]);
+    const again = make({ store, enabled: false });
+    await again.publisher.start([cam]);
+    expect(again.client.published).toEqual([]);
   });
 
   it('tracks concurrent events of a label: detected while any is open, count of open ones', async () => {
