@@ -12,7 +12,8 @@ import { createEnrollToken, silentLogger, startHarness, type Harness } from '../
 
 jest.setTimeout(120_000);
 
-const WILL_DELAY_S = 5;
+// Long enough that the quick reconnect below lands inside it even on a loaded 2-core machine.
+const WILL_DELAY_S = 12;
 const SESSION_EXPIRY_S = 600;
 
 /**
