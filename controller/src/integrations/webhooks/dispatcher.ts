@@ -19,6 +19,8 @@ export interface WebhookDispatcherOptions {
   timeoutMs?: number;
   /** Deliveries attempted at once (default 4). */
   concurrency?: number;
+  /** Called for every counter increment (the controller feeds its Prometheus counters from it). */
+  onCount?: (counter: keyof WebhookStats) => void;
 }
 
 export interface WebhookStats {
@@ -62,6 +64,19 @@ export class WebhookDispatcher {
 
   stats(): WebhookStats {
     return { ...this.counters };
+  }
+
+  private count(counter: keyof WebhookStats, n = 1): void {
+    this.counters[counter] += n;
+    if (this.options.onCount) for (let i = 0; i < n; i++) this.options.onCount(counter);
+  }
+
+  listSubscriptions(): Promise<WebhookSubscription[]> {
+    return this.options.store.listSubscriptions();
+  }
+
+  getSubscription(id: string): Promise<WebhookSubscription | undefined> {
+    return this.options.store.getSubscription(id);
   }
 
   /** Resumes deliveries left pending by an earlier run (after a restart). */
@@ -127,11 +142,11 @@ export class WebhookDispatcher {
         };
       });
       await this.options.store.addDeliveries(deliveries);
-      this.counters.enqueued += deliveries.length;
+      this.count('enqueued', deliveries.length);
       this.trigger();
       return deliveries.length;
     } catch (err) {
-      this.counters.enqueueFailures++;
+      this.count('enqueueFailures');
       this.options.logger.error('webhook event could not be queued', {
         code: 'E_WEBHOOK_DELIVERY',
         eventId: input.event.id,
@@ -144,8 +159,8 @@ export class WebhookDispatcher {
 
   // ---- dead letters -------------------------------------------------------------------------
 
-  listDeadLetters(limit?: number): Promise<Delivery[]> {
-    return this.options.store.listDeadLetters(limit);
+  listDeadLetters(limit?: number, subscriptionId?: string): Promise<Delivery[]> {
+    return this.options.store.listDeadLetters(limit, subscriptionId);
   }
 
   /** Puts a dead letter back in the queue with a fresh attempt budget. */
@@ -233,7 +248,7 @@ export class WebhookDispatcher {
     const { ok, status, error } = await this.send(sub, d);
     if (ok) {
       await this.options.store.deleteDelivery(d.id);
-      this.counters.delivered++;
+      this.count('delivered');
       this.options.logger.debug('webhook delivered', { ...log, status });
       return;
     }
@@ -250,7 +265,7 @@ export class WebhookDispatcher {
       lastError: error,
       ...(status === undefined ? {} : { lastStatus: status }),
     });
-    this.counters.failedAttempts++;
+    this.count('failedAttempts');
     this.options.logger.warn('webhook delivery failed; will retry', {
       ...log,
       code: 'E_WEBHOOK_DELIVERY',
@@ -276,7 +291,7 @@ export class WebhookDispatcher {
       deadAt: now,
       ...(status === undefined ? {} : { lastStatus: status }),
     });
-    this.counters.deadLettered++;
+    this.count('deadLettered');
     this.options.logger.error('webhook delivery moved to the dead-letter list', {
       ...log,
       code: 'E_WEBHOOK_DEAD_LETTER',

@@ -186,10 +186,18 @@ export class SqliteWebhookStore implements WebhookStore {
       DeliveryRow | undefined;
     return row && toDelivery(row);
   }
-  async listDeadLetters(limit = 100): Promise<Delivery[]> {
-    const rows = this.db
-      .prepare(`SELECT * FROM webhook_deliveries WHERE status = 'dead' ORDER BY dead_at DESC LIMIT ?`)
-      .all(limit) as DeliveryRow[];
+  async listDeadLetters(limit = 100, subscriptionId?: string): Promise<Delivery[]> {
+    const rows = (
+      subscriptionId === undefined
+        ? this.db
+            .prepare(`SELECT * FROM webhook_deliveries WHERE status = 'dead' ORDER BY dead_at DESC LIMIT ?`)
+            .all(limit)
+        : this.db
+            .prepare(
+              `SELECT * FROM webhook_deliveries WHERE status = 'dead' AND subscription_id = ? ORDER BY dead_at DESC LIMIT ?`,
+            )
+            .all(subscriptionId, limit)
+    ) as DeliveryRow[];
     return rows.map(toDelivery);
   }
   async countPending(): Promise<number> {

@@ -78,6 +78,7 @@ export interface WebhookStore {
   /** Removes a delivered (or discarded) delivery. */
   deleteDelivery(id: string): Promise<boolean>;
   getDelivery(id: string): Promise<Delivery | undefined>;
-  listDeadLetters(limit?: number): Promise<Delivery[]>;
+  /** Newest first; only one subscription's when `subscriptionId` is given. */
+  listDeadLetters(limit?: number, subscriptionId?: string): Promise<Delivery[]>;
   countPending(): Promise<number>;
 }
