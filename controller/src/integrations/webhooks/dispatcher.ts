@@ -79,6 +79,11 @@ export class WebhookDispatcher {
     return this.options.store.getSubscription(id);
   }
 
+  /** Deliveries queued or waiting for a retry. */
+  countPending(): Promise<number> {
+    return this.options.store.countPending();
+  }
+
   /** Resumes deliveries left pending by an earlier run (after a restart). */
   start(): void {
     this.started = true;
