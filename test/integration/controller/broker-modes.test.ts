@@ -340,3 +340,41 @@ describe('mosquitto mode: the shipped mosquitto.conf, driven through dynamic sec
     expect(lateSeen.filter((m) => m.topic === homeAssistantDiscoveryTopic(c.deviceId))).toEqual([]);
   });
 });
+
+describe('mosquitto mode with another Home Assistant discovery prefix', () => {
+  let h: Harness;
+  const clients: MqttClient[] = [];
+  beforeAll(async () => {
+    h = await startHarness({ mode: 'mosquitto', config: { homeAssistant: { discoveryPrefix: 'ha-test' } } });
+  });
+  afterAll(async () => {
+    await endAll(clients);
+    await h?.close();
+  });
+
+  it('lets the device publish discovery only under that prefix and clears it there on revocation', async () => {
+    const url = h.perch?.broker.url ?? '';
+    const d = await enroll(h, undefined, { name: 'mq-ha' });
+    const c = await connect5(url, {
+      username: d.mqtt.username,
+      password: d.mqtt.password,
+      clientId: d.mqtt.clientId,
+    });
+    const watcher = await connect5(url, {
+      username: h.perch?.admin.username,
+      password: h.perch?.admin.password,
+      clientId: 'test-watcher',
+    });
+    clients.push(c, watcher);
+    const topic = homeAssistantDiscoveryTopic(d.deviceId, 'ha-test');
+    expect(await pubackCode(c, homeAssistantDiscoveryTopic(d.deviceId), '{}')).toBe(NOT_AUTHORIZED);
+    expect(await pubackCode(c, topic, '{"name":"ha"}', { retain: true })).toBe(0);
+    const seen = recorder(watcher);
+    expect(await subackCodes(watcher, [topic])).toEqual([1]);
+    await waitFor(() => seen.find((m) => m.payload.length > 0), { what: 'retained discovery' });
+    expect((await api(h, 'POST', `/api/v1/devices/${d.deviceId}/revoke`, h.adminToken)).status).toBe(200);
+    await waitFor(() => seen.find((m) => m.topic === topic && m.payload.length === 0), {
+      what: 'discovery removal',
+    });
+  });
+});
