@@ -137,6 +137,7 @@ describe('embedded broker ACL', () => {
     ['a topic outside the tree', () => 'other/topic'],
     ['the fleet topic', () => 'perch/v1/fleet/events'],
     ["another device's Home Assistant discovery", () => 'homeassistant/device/acl-b/config'],
+    ["another device's Home Assistant state", () => 'perch/v1/devices/acl-b/ha/door/person/detected'],
   ])('disconnects a device that publishes to %s and stores nothing', async (_what, topic) => {
     const before = await h.ctl.deps.store.db.selectFrom('telemetry').select('msg_id').execute();
     const c = await connectDevice(a);

@@ -207,6 +207,7 @@ describe('mosquitto mode: the shipped mosquitto.conf, driven through dynamic sec
       topics.desired(b.deviceId),
       fleetEventsTopic(),
       homeAssistantDiscoveryTopic(b.deviceId),
+      `${topics.subtree(b.deviceId).slice(0, -1)}ha/state`,
     ]) {
       expect([topic, await pubackCode(ca, topic, event('forged-0001'))]).toEqual([topic, NOT_AUTHORIZED]);
     }
