@@ -91,13 +91,20 @@ export class ExternalBroker implements DeviceBus {
     const filters = (['reported', 'status', 'telemetry', 'events', 'cmd-result'] as const).map(
       (k) => `${share}${topics.all(k, this.o.topicPrefix)}`,
     );
-    const granted = await client.subscribeAsync(filters, { qos: 1 });
-    const refused = granted.filter((g) => g.qos >= 0x80).map((g) => g.topic);
+    let refused: string[];
+    try {
+      const granted = await client.subscribeAsync(filters, { qos: 1 });
+      refused = granted.filter((g) => g.qos >= 0x80).map((g) => g.topic);
+    } catch (err) {
+      // mqtt.js rejects a SUBACK carrying a refusal (MQTT 5 reason code >= 0x80).
+      refused = [`${filters.join(', ')} (${(err as Error).message})`];
+    }
     if (refused.length > 0) {
       await client.endAsync(true);
+      this.client = undefined;
       throw new PerchError(
         'E_BROKER_UNAVAILABLE',
-        `the broker refused the controller's subscriptions to ${refused.join(', ')}: check its ACL`,
+        `the broker refused the controller's subscriptions to ${refused.join(', ')}: check its ACL for ${this.o.username}`,
       );
     }
   }

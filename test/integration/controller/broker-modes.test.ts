@@ -175,6 +175,30 @@ describe('mosquitto mode: the shipped mosquitto.conf, driven through dynamic sec
     }
   });
 
+  it('refuses external mode with a login the broker does not let read device topics', async () => {
+    // A client without roles: the dynamic-security default denies every subscription (SUBACK 0x87).
+    await dynsec.createClient({ username: 'no-rights', password: 'no-rights-pw' });
+    const { dir, cleanup } = tempDir('perch-ctl-acl-');
+    try {
+      const config = controllerConfigSchema.parse({
+        home: dir,
+        http: { host: '127.0.0.1', port: 0 },
+        mqtt: { mode: 'external', url: url(), username: 'no-rights', password: 'no-rights-pw' },
+      });
+      const result = await startController(config, { logger: silentLogger, cron: false }).then(
+        async (ctl) => {
+          await ctl.stop();
+          return new Error('started');
+        },
+        (e: unknown) => e,
+      );
+      expect(result).toMatchObject({ code: 'E_BROKER_UNAVAILABLE' });
+      expect((result as Error).message).toMatch(/refused the controller's subscriptions/);
+    } finally {
+      cleanup();
+    }
+  });
+
   it('creates a client and a role per device on enrollment, with the client id pinned', async () => {
     const info = await dynsec.getClient(a.deviceId);
     expect(info).toMatchObject({ username: a.deviceId, clientid: a.deviceId });
