@@ -134,8 +134,11 @@ export async function startController(
       webhooks,
       metrics,
       logger: childLogger(logger, 'fanout'),
+      clock,
       fleetTopic: fleetEventsTopic(config.topicPrefix),
     });
+    // Events the ingest stored just before an earlier crash, never handed to the webhooks.
+    await fanout.recover();
     // In-thread on purpose: a worker thread for decode + write was measured slower on 2 cores (the
     // copy and hand-over cost more than the parallelism gained while broker and devices share the CPU).
     const ingest: IngestSink = new Ingest({
@@ -150,7 +153,7 @@ export async function startController(
     // Stopped after the ingest (reverse order): the ingest's last batch still reaches the fan-out,
     // whose queue is drained into the webhook tables before the dispatcher stops.
     stops.push(['webhooks', () => webhooks.stop()]);
-    stops.push(['fanout', () => fanout.idle()]);
+    stops.push(['fanout', () => fanout.close()]);
     stops.push(['ingest', () => ingest.stop()]);
     const onMessage = (m: InboundMessage) => ingest.accept(m);
     const republishDesired = async () => {

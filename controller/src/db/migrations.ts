@@ -163,6 +163,14 @@ const migrations: Record<string, Migration> = {
         .addColumn('last_status', 'integer')
         .addColumn('dead_at', 'bigint')
         .execute();
+      // Recovery after a crash reads the events stored since the cursor below.
+      await db.schema.createIndex('events_received_at').on('events').column('received_at').execute();
+      // How far the hand-over of stored events to integrations got (integrations/event-fanout.ts).
+      await db.schema
+        .createTable('integration_cursors')
+        .addColumn('name', 'varchar(64)', (c) => c.primaryKey())
+        .addColumn('position', 'bigint', (c) => c.notNull())
+        .execute();
       await db.schema
         .createIndex('webhook_deliveries_due')
         .on('webhook_deliveries')
@@ -170,6 +178,8 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
     async down(db: Kysely<unknown>): Promise<void> {
+      await db.schema.dropTable('integration_cursors').ifExists().execute();
+      await db.schema.dropIndex('events_received_at').ifExists().execute();
       await db.schema.dropTable('webhook_deliveries').ifExists().execute();
       await db.schema.dropTable('webhook_subscriptions').ifExists().execute();
     },

@@ -130,6 +130,12 @@ export interface WebhookDeliveryTable {
   dead_at: number | null;
 }
 
+export interface IntegrationCursorTable {
+  name: string;
+  /** `received_at` (ms): every event stored before it has been handed over. */
+  position: number;
+}
+
 export interface Database {
   api_tokens: ApiTokenTable;
   enroll_tokens: EnrollTokenTable;
@@ -143,6 +149,7 @@ export interface Database {
   audit_log: AuditTable;
   webhook_subscriptions: WebhookSubscriptionTable;
   webhook_deliveries: WebhookDeliveryTable;
+  integration_cursors: IntegrationCursorTable;
 }
 
 /** Unused marker so that `Generated` stays importable for future auto columns. */

@@ -1,6 +1,7 @@
 import http from 'node:http';
 import type { MqttClient } from 'mqtt';
 import { topics } from '@perch/shared';
+import { controllerPaths, openSqliteStore } from '@perch/controller';
 import { retryDelay, verifyWebhook } from '../../../controller/src/integrations/webhooks';
 import { waitFor } from '../../helpers/wait';
 import { api, connectDevice, enroll, startHarness, type Enrolled, type Harness } from './harness';
@@ -273,6 +274,55 @@ describe('webhooks wired into the controller', () => {
       what: 'second delivery after restart',
     });
     expect(good.hits.filter((x) => x.body.includes('wh-evt-0004'))).toHaveLength(1);
+  });
+
+  it('queues an event stored just before a crash, before the hand-over, at the next start', async () => {
+    // The ingest commits an event and the process dies before the fan-out took it: simulated by
+    // writing the row while the controller is down (a graceful stop has moved the cursor past
+    // everything stored before).
+    await h.ctl.stop();
+    const store = await openSqliteStore({ file: controllerPaths(h.home).database });
+    const msg = JSON.parse(event('wh-evt-0005', 'person')) as Record<string, string | number>;
+    try {
+      await store.db
+        .insertInto('events')
+        .values({
+          msg_id: 'wh-evt-0005',
+          device_id: a.deviceId,
+          ts: Number(msg.ts),
+          event_id: String(msg.eventId),
+          phase: 'start',
+          pipeline: 'front-door',
+          label: 'person',
+          score: 0.8,
+          body: JSON.stringify(msg),
+          received_at: Date.now(),
+        })
+        .execute();
+    } finally {
+      await store.close();
+    }
+    const before = { good: good.hits.length, bad: bad.hits.length };
+    await h.restart();
+    await waitFor(() => good.hits.some((x) => x.body.includes('wh-evt-0005')), {
+      what: 'recovered delivery',
+    });
+    await waitFor(() => bad.hits.some((x) => x.body.includes('wh-evt-0005')), {
+      what: 'recovered delivery 2',
+    });
+    await h.ctl.deps.webhooks.idle();
+    // Exactly the recovered event, once per subscription: nothing handed over earlier came again.
+    expect(
+      good.hits.slice(before.good).map((x) => (JSON.parse(x.body) as { event: { id: string } }).event.id),
+    ).toEqual(['wh-evt-0005']);
+    expect(
+      bad.hits.slice(before.bad).map((x) => (JSON.parse(x.body) as { event: { id: string } }).event.id),
+    ).toEqual(['wh-evt-0005']);
+    // Another restart does not queue it again.
+    await h.restart();
+    await h.ctl.deps.webhooks.idle();
+    expect(await h.ctl.deps.store.db.selectFrom('webhook_deliveries').select('id').execute()).toEqual([]);
+    expect(good.hits.filter((x) => x.body.includes('wh-evt-0005'))).toHaveLength(1);
   });
 
   it('deletes a subscription', async () => {

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { PerchError, systemClock, type Clock, type Logger, type TimerHandle } from '@perch/shared';
 import { retryDelay, type BackoffOptions } from './backoff';
 import { SIGNATURE_HEADER, signWebhook, WEBHOOK_ID_HEADER } from './signature';
@@ -35,6 +35,18 @@ export interface WebhookStats {
 }
 
 const MAX_ERROR_TEXT = 500;
+
+/**
+ * A delivery's id (also the body's `id`, the receivers' deduplication key). With an event key the id
+ * is derived from subscription and key, so queueing the same event again (recovery after a crash)
+ * gives the same id: the store ignores it while queued, and a receiver that already has it can
+ * deduplicate. Without a key it is random.
+ */
+function deliveryId(subscriptionId: string, input: WebhookEventInput): string {
+  if (input.key === undefined) return `whd-${randomUUID()}`;
+  const digest = createHash('sha256').update(`${subscriptionId}\n${input.key}`).digest('hex');
+  return `whd-${digest.slice(0, 40)}`;
+}
 
 /**
  * Sends Perch events to webhook subscribers: one durable delivery per matching subscription,
@@ -130,7 +142,7 @@ export class WebhookDispatcher {
       if (subs.length === 0) return 0;
       const deliveries: Delivery[] = subs.map((s) => {
         const body: WebhookBody = {
-          id: `whd-${randomUUID()}`,
+          id: deliveryId(s.id, input),
           type: 'perch.event',
           createdAt: new Date(now).toISOString(),
           deviceId: input.deviceId,

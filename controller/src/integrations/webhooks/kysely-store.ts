@@ -116,6 +116,7 @@ export class KyselyWebhookStore implements WebhookStore {
               dead_at: null,
             })),
           )
+          .onConflict((oc) => oc.column('id').doNothing())
           .execute();
       }
     });

@@ -30,7 +30,7 @@ export class MemoryWebhookStore implements WebhookStore {
   }
 
   async addDeliveries(deliveries: Delivery[]): Promise<void> {
-    for (const d of deliveries) this.deliveries.set(d.id, { ...d });
+    for (const d of deliveries) if (!this.deliveries.has(d.id)) this.deliveries.set(d.id, { ...d });
   }
   async dueDeliveries(now: number, limit: number): Promise<Delivery[]> {
     return [...this.deliveries.values()]

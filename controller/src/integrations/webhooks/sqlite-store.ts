@@ -136,7 +136,7 @@ export class SqliteWebhookStore implements WebhookStore {
   async addDeliveries(deliveries: Delivery[]): Promise<void> {
     const insert = this.db.prepare(
       `INSERT INTO webhook_deliveries (id, subscription_id, body, created_at, attempts, next_attempt_at, status)
-       VALUES (?, ?, ?, ?, ?, ?, ?)`,
+       VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
     );
     this.db.transaction((list: Delivery[]) => {
       for (const d of list)
