@@ -16,16 +16,25 @@ export const controllerConfigSchema = z
       .prefault({}),
     mqtt: z
       .strictObject({
-        mode: z.enum(['embedded', 'external']).default('embedded'),
+        /**
+         * `embedded`: the in-process aedes broker. `mosquitto`: Mosquitto 2 with the dynamic-security
+         * plugin (deploy/mosquitto); the controller provisions device clients and roles and kicks revoked
+         * devices. `external`: any MQTT 5 broker whose users and ACLs the operator manages.
+         */
+        mode: z.enum(['embedded', 'external', 'mosquitto']).default('embedded'),
         host: z.string().min(1).default('0.0.0.0'),
         port: z.number().int().min(0).max(65535).default(1883),
         /** URL devices use; defaults to mqtt://127.0.0.1:<port> (embedded) or `url` (external). */
         publicUrl: z.string().min(1).optional(),
-        /** External mode: the broker and the controller's own credentials. */
+        /**
+         * External and mosquitto modes: the broker URL and the controller's credentials (mosquitto mode:
+         * the dynamic-security admin client from `mosquitto_ctrl dynsec init`).
+         */
         url: z.string().min(1).optional(),
         username: z.string().min(1).optional(),
         password: z.string().min(1).optional(),
-        dynamicSecurity: z.boolean().default(true),
+        /** Alias: `mode: 'external'` with `dynamicSecurity: true` is mode `mosquitto`. */
+        dynamicSecurity: z.boolean().optional(),
         shareGroup: z
           .string()
           .regex(/^[a-z0-9-]{1,32}$/)
@@ -70,6 +79,26 @@ export const controllerConfigSchema = z
         cron: z.string().min(1).default('17 * * * *'),
       })
       .prefault({}),
+    homeAssistant: z
+      .strictObject({
+        /** Home Assistant's MQTT discovery prefix; a revoked device's discovery is cleared under it. */
+        discoveryPrefix: z
+          .string()
+          .regex(/^[A-Za-z0-9_-]+(\/[A-Za-z0-9_-]+)*$/)
+          .default('homeassistant'),
+      })
+      .prefault({}),
+    webhooks: z
+      .strictObject({
+        /** Attempts per delivery before it becomes a dead letter. */
+        maxAttempts: z.number().int().min(1).max(100).default(8),
+        /** Delay after the first failure; doubles per failure (with jitter) up to backoffMaxMs. */
+        backoffBaseMs: z.number().int().min(1).max(86_400_000).default(10_000),
+        backoffMaxMs: z.number().int().min(1).max(86_400_000).default(3_600_000),
+        /** Per-attempt deadline. */
+        timeoutMs: z.number().int().min(1).max(300_000).default(10_000),
+      })
+      .prefault({}),
     tuf: z
       .strictObject({
         /** When to check expiry and re-sign the timestamp (and snapshot/targets when due). */
@@ -78,14 +107,51 @@ export const controllerConfigSchema = z
       .prefault({}),
   })
   .superRefine((c, ctx) => {
-    if (c.mqtt.mode === 'external' && (!c.mqtt.url || !c.mqtt.username || !c.mqtt.password)) {
+    const mode = brokerMode(c.mqtt);
+    if (mode !== 'embedded') {
+      const missing = (['url', 'username', 'password'] as const).filter((k) => !c.mqtt[k]);
+      if (missing.length > 0) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['mqtt', missing[0] ?? 'url'],
+          message:
+            mode === 'mosquitto'
+              ? `mqtt.mode 'mosquitto' needs mqtt.url, mqtt.username and mqtt.password (the dynamic-security admin client from \`mosquitto_ctrl dynsec init\`); missing: ${missing.map((k) => `mqtt.${k}`).join(', ')}`
+              : `mqtt.mode 'external' needs mqtt.url, mqtt.username and mqtt.password (the controller's own broker login); missing: ${missing.map((k) => `mqtt.${k}`).join(', ')}`,
+        });
+      }
+    }
+    if (c.mqtt.mode === 'mosquitto' && c.mqtt.dynamicSecurity === false) {
       ctx.addIssue({
         code: 'custom',
-        path: ['mqtt', 'url'],
-        message: 'external mode needs mqtt.url, mqtt.username and mqtt.password',
+        path: ['mqtt', 'dynamicSecurity'],
+        message:
+          "mqtt.mode 'mosquitto' always uses dynamic security; for a broker without it use mqtt.mode 'external'",
+      });
+    }
+    if (c.mqtt.mode === 'embedded' && c.mqtt.dynamicSecurity !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['mqtt', 'dynamicSecurity'],
+        message: "mqtt.dynamicSecurity applies to an external broker only; use mqtt.mode 'mosquitto'",
+      });
+    }
+    if (c.webhooks.backoffMaxMs < c.webhooks.backoffBaseMs) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['webhooks', 'backoffMaxMs'],
+        message: 'webhooks.backoffMaxMs must be at least webhooks.backoffBaseMs',
       });
     }
   });
+
+/** The effective broker mode: `external` with `dynamicSecurity: true` is an alias of `mosquitto`. */
+export function brokerMode(mqtt: {
+  mode: 'embedded' | 'external' | 'mosquitto';
+  dynamicSecurity?: boolean | undefined;
+}): 'embedded' | 'external' | 'mosquitto' {
+  return mqtt.mode === 'external' && mqtt.dynamicSecurity === true ? 'mosquitto' : mqtt.mode;
+}
 
 export type ControllerConfig = z.infer<typeof controllerConfigSchema>;
 
@@ -102,7 +168,9 @@ export const CONTROLLER_ENV: Record<string, string> = {
   PERCH_MQTT_URL: 'mqtt.url',
   PERCH_MQTT_USERNAME: 'mqtt.username',
   PERCH_MQTT_PASSWORD: 'mqtt.password',
+  PERCH_MQTT_DYNAMIC_SECURITY: 'mqtt.dynamicSecurity',
   PERCH_TOPIC_PREFIX: 'topicPrefix',
+  PERCH_HA_DISCOVERY_PREFIX: 'homeAssistant.discoveryPrefix',
 };
 
 export const CONTROLLER_DEFAULTS = {
@@ -111,6 +179,8 @@ export const CONTROLLER_DEFAULTS = {
   mqtt: {},
   limits: {},
   retention: {},
+  homeAssistant: {},
+  webhooks: {},
   tuf: {},
 };
 

@@ -4,6 +4,7 @@ import type { ControllerMetrics } from './metrics';
 import type { DeviceBus } from './mqtt/bus';
 import type { TufRepository } from './tuf/repository';
 import type { ArtifactStore } from './models/artifacts';
+import type { WebhookDispatcher } from './integrations/webhooks';
 
 export interface AppSettings {
   /** URL devices use to reach this controller (returned at enrollment). */
@@ -19,6 +20,8 @@ export interface AppSettings {
   sideFileLimitBytes: number;
   /** How far an enrollment timestamp may be from the controller clock. */
   enrollSkewMs: number;
+  /** Home Assistant discovery prefix; a revoked device's discovery topic is cleared under it. */
+  homeAssistantPrefix: string;
 }
 
 /** Everything the HTTP app needs; built by the composition root (controller.ts) or by a test. */
@@ -31,4 +34,5 @@ export interface AppDeps {
   bus: DeviceBus;
   tuf: TufRepository;
   artifacts: ArtifactStore;
+  webhooks: WebhookDispatcher;
 }

@@ -2,7 +2,7 @@ import { promises as fs } from 'node:fs';
 import cron from 'node-cron';
 import type { FastifyInstance } from 'fastify';
 import { childLogger, createLogger, systemClock, topics, type Clock, type Logger } from '@perch/shared';
-import { controllerPaths, type ControllerConfig } from './config';
+import { brokerMode, controllerPaths, type ControllerConfig } from './config';
 import { openSqliteStore } from './db/open';
 import { ControllerMetrics } from './metrics';
 import { TufRepository, type TufLifetimes } from './tuf/repository';
@@ -10,6 +10,10 @@ import { ArtifactStore } from './models/artifacts';
 import { Ingest, type IngestSink } from './mqtt/ingest';
 import { EmbeddedBroker } from './mqtt/embedded-broker';
 import { ExternalBroker } from './mqtt/external-broker';
+import { MosquittoBroker } from './mqtt/mosquitto-broker';
+import { fleetEventsTopic } from './broker/dynsec-acl';
+import { KyselyWebhookStore, WebhookDispatcher, type WebhookStats } from './integrations/webhooks';
+import { EventFanout } from './integrations/event-fanout';
 import type { DeviceBus, InboundMessage } from './mqtt/bus';
 import { buildApp } from './http/app';
 import { createApiToken, needsAdminToken } from './auth/api-tokens';
@@ -25,6 +29,8 @@ export interface StartOptions {
   listen?: boolean;
   /** Start cron jobs (timestamp refresh, retention). Default true. */
   cron?: boolean;
+  /** Webhook retry jitter source (tests pass a constant). */
+  random?: () => number;
 }
 
 export interface RunningController {
@@ -36,6 +42,8 @@ export interface RunningController {
   url: string;
   /** Embedded broker port (0 in external mode). */
   mqttPort: number;
+  /** Fleet topic re-publication and webhook queueing of newly stored events. */
+  fanout: EventFanout;
   /** Set when this start created the first admin token (also written to `<home>/admin-token`). */
   adminToken?: string;
   stop(): Promise<void>;
@@ -99,6 +107,38 @@ export async function startController(
     const tuf = new TufRepository(paths.tuf, options.tufClock ?? clock, options.tufLifetimes);
     await tuf.open();
     const artifacts = new ArtifactStore(paths.artifacts);
+    const outcome: Record<keyof WebhookStats, string> = {
+      enqueued: 'enqueued',
+      delivered: 'delivered',
+      failedAttempts: 'failed_attempt',
+      deadLettered: 'dead_letter',
+      enqueueFailures: 'enqueue_failure',
+    };
+    const webhooks = new WebhookDispatcher({
+      store: new KyselyWebhookStore(store),
+      logger: childLogger(logger, 'webhooks'),
+      clock,
+      maxAttempts: config.webhooks.maxAttempts,
+      backoff: { baseMs: config.webhooks.backoffBaseMs, maxMs: config.webhooks.backoffMaxMs },
+      timeoutMs: config.webhooks.timeoutMs,
+      ...(options.random ? { random: options.random } : {}),
+      onCount: (c) => metrics.webhookDeliveries.inc({ outcome: outcome[c] }),
+    });
+    let broker: (DeviceBus & { stop(): Promise<void> }) | undefined;
+    const fanout = new EventFanout({
+      store,
+      bus: {
+        publish: (topic, payload) =>
+          broker ? broker.publish(topic, payload) : Promise.reject(new Error('broker not started')),
+      },
+      webhooks,
+      metrics,
+      logger: childLogger(logger, 'fanout'),
+      clock,
+      fleetTopic: fleetEventsTopic(config.topicPrefix),
+    });
+    // Events the ingest stored just before an earlier crash, never handed to the webhooks.
+    await fanout.recover();
     // In-thread on purpose: a worker thread for decode + write was measured slower on 2 cores (the
     // copy and hand-over cost more than the parallelism gained while broker and devices share the CPU).
     const ingest: IngestSink = new Ingest({
@@ -108,10 +148,14 @@ export async function startController(
       metrics,
       topicPrefix: config.topicPrefix,
       maxPayloadBytes: config.mqtt.maxPacketBytes,
+      onEventsStored: (events) => fanout.accept(events),
     });
+    // Stopped after the ingest (reverse order): the ingest's last batch still reaches the fan-out,
+    // whose queue is drained into the webhook tables before the dispatcher stops.
+    stops.push(['webhooks', () => webhooks.stop()]);
+    stops.push(['fanout', () => fanout.close()]);
     stops.push(['ingest', () => ingest.stop()]);
     const onMessage = (m: InboundMessage) => ingest.accept(m);
-    let broker: (DeviceBus & { stop(): Promise<void> }) | undefined;
     const republishDesired = async () => {
       if (!broker) return;
       const rows = await store.db
@@ -125,7 +169,13 @@ export async function startController(
     };
     let mqttPort = 0;
     let mqttUrl: string;
-    if (config.mqtt.mode === 'embedded') {
+    const mode = brokerMode(config.mqtt);
+    const onReconnect = () => {
+      republishDesired().catch((err: unknown) =>
+        logger.warn('republishing desired state failed', { err: String(err) }),
+      );
+    };
+    if (mode === 'embedded') {
       const embedded = new EmbeddedBroker({
         store,
         logger: childLogger(logger, 'broker'),
@@ -134,12 +184,29 @@ export async function startController(
         port: config.mqtt.port,
         topicPrefix: config.topicPrefix,
         maxPacketBytes: config.mqtt.maxPacketBytes,
+        homeAssistantPrefix: config.homeAssistant.discoveryPrefix,
+        fleetTopic: fleetEventsTopic(config.topicPrefix),
         onMessage,
       });
       await embedded.start();
       broker = embedded;
       mqttPort = embedded.port;
       mqttUrl = config.mqtt.publicUrl ?? `mqtt://127.0.0.1:${mqttPort}`;
+    } else if (mode === 'mosquitto') {
+      const mosquitto = new MosquittoBroker({
+        url: config.mqtt.url ?? '',
+        adminUsername: config.mqtt.username ?? '',
+        adminPassword: config.mqtt.password ?? '',
+        topicPrefix: config.topicPrefix,
+        homeAssistantPrefix: config.homeAssistant.discoveryPrefix,
+        logger: childLogger(logger, 'broker'),
+        onMessage,
+        onReconnect,
+        ...(config.mqtt.shareGroup ? { shareGroup: config.mqtt.shareGroup } : {}),
+      });
+      await mosquitto.start();
+      broker = mosquitto;
+      mqttUrl = config.mqtt.publicUrl ?? config.mqtt.url ?? '';
     } else {
       const external = new ExternalBroker({
         url: config.mqtt.url ?? '',
@@ -148,19 +215,17 @@ export async function startController(
         topicPrefix: config.topicPrefix,
         logger: childLogger(logger, 'broker'),
         onMessage,
-        onReconnect: () => {
-          republishDesired().catch((err: unknown) =>
-            logger.warn('republishing desired state failed', { err: String(err) }),
-          );
-        },
-        dynamicSecurity: config.mqtt.dynamicSecurity,
+        onReconnect,
         ...(config.mqtt.shareGroup ? { shareGroup: config.mqtt.shareGroup } : {}),
       });
       await external.start();
       broker = external;
       mqttUrl = config.mqtt.publicUrl ?? config.mqtt.url ?? '';
     }
-    stops.push(['broker', () => broker.stop()]);
+    const started = broker;
+    stops.push(['broker', () => started.stop()]);
+    // Deliveries left pending by an earlier run resume now.
+    webhooks.start();
     // Retained desired state lives in the database; the broker (aedes keeps it in memory, an external
     // broker may have lost it) gets it again at every start.
     await republishDesired();
@@ -170,9 +235,10 @@ export async function startController(
       clock,
       logger,
       metrics,
-      bus: broker,
+      bus: started,
       tuf,
       artifacts,
+      webhooks,
       settings: {
         publicUrl: config.http.publicUrl ?? `http://127.0.0.1:${config.http.port}`,
         mqttUrl,
@@ -181,6 +247,7 @@ export async function startController(
         modelLimitBytes: config.limits.modelBytes,
         sideFileLimitBytes: config.limits.sideFileBytes,
         enrollSkewMs: 300_000,
+        homeAssistantPrefix: config.homeAssistant.discoveryPrefix,
       },
     };
     const app = await buildApp(deps);
@@ -230,7 +297,17 @@ export async function startController(
       await tuf.refresh();
     }
 
-    return { app, deps, ingest, broker, url, mqttPort, ...(adminToken ? { adminToken } : {}), stop: stopAll };
+    return {
+      app,
+      deps,
+      ingest,
+      broker: started,
+      fanout,
+      url,
+      mqttPort,
+      ...(adminToken ? { adminToken } : {}),
+      stop: stopAll,
+    };
   } catch (err) {
     await stopAll();
     throw err;

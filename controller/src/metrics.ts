@@ -34,6 +34,18 @@ export class ControllerMetrics {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [this.registry],
   });
+  readonly webhookDeliveries = new Counter({
+    name: 'perch_webhook_deliveries_total',
+    help: 'Webhook deliveries by outcome: enqueued, delivered, failed_attempt (will retry), dead_letter, enqueue_failure',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly fleetPublishes = new Counter({
+    name: 'perch_fleet_events_published_total',
+    help: 'Events re-published on the fleet topic, by result (ok, failed)',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
   readonly devicesOnline = new Gauge({
     name: 'perch_devices_online',
     help: 'Devices whose last status was online',

@@ -163,7 +163,7 @@ async function main() {
     const config = controllerConfigSchema.parse({
       home: path.join(tmp, 'controller'),
       http: { host: '127.0.0.1', port: 0 },
-      mqtt: { mode: 'external', url, username: 'perch-controller', password: 'bench-secret' },
+      mqtt: { mode: 'mosquitto', url, username: 'perch-controller', password: 'bench-secret' },
       limits: {},
       retention: {},
       tuf: {},

@@ -47,6 +47,29 @@ function haPrefix(options: AclOptions): string | false {
   return prefix;
 }
 
+/**
+ * The fleet topic: the controller re-publishes every newly stored event here (payload = the event
+ * plus `deviceId`, QoS 1, not retained) for consumers that want one subscription. Only the controller
+ * publishes; devices can neither publish nor subscribe; integration clients only read.
+ */
+export function fleetEventsTopic(prefix = DEFAULT_PREFIX): string {
+  // topics.all validates the prefix.
+  return topics.all('events', prefix).replace(/\/devices\/\+\/events$/, '/fleet/events');
+}
+
+/** Role that lets an integration client (Home Assistant, a data pipeline) read the fleet topic. */
+export const INTEGRATIONS_ROLE = 'perch-integrations';
+
+/** Read-only access to the fleet topic, for clients an operator attaches INTEGRATIONS_ROLE to. */
+export function integrationsRoleAcls(options: AclOptions = {}): DynsecAcl[] {
+  const fleet = fleetEventsTopic(options.prefix ?? DEFAULT_PREFIX);
+  return [
+    { acltype: 'subscribeLiteral', topic: fleet, allow: true, priority: ALLOW },
+    { acltype: 'subscribePattern', topic: `$share/+/${fleet}`, allow: true, priority: ALLOW },
+    { acltype: 'publishClientReceive', topic: fleet, allow: true, priority: ALLOW },
+  ];
+}
+
 /** The role name of a device; the client's username is the device id itself. */
 export function deviceRoleName(deviceId: string): string {
   return `perch-device-${assertId(deviceId, 'device id')}`;
@@ -107,6 +130,7 @@ export function controllerRoleAcls(options: AclOptions = {}): DynsecAcl[] {
     { acltype: 'publishClientSend', topic: `${devices}/+/desired`, allow: true, priority: ALLOW },
     { acltype: 'publishClientSend', topic: `${devices}/+/cmd/+`, allow: true, priority: ALLOW },
     { acltype: 'publishClientSend', topic: `${devices}/+/status`, allow: true, priority: ALLOW },
+    { acltype: 'publishClientSend', topic: fleetEventsTopic(prefix), allow: true, priority: ALLOW },
     { acltype: 'subscribePattern', topic: `${devices}/#`, allow: true, priority: ALLOW },
     { acltype: 'subscribePattern', topic: `$share/+/${devices}/#`, allow: true, priority: ALLOW },
     { acltype: 'publishClientReceive', topic: `${devices}/#`, allow: true, priority: ALLOW },

@@ -5,6 +5,8 @@ import {
   controllerRoleAcls,
   deviceRoleAcls,
   deviceRoleName,
+  INTEGRATIONS_ROLE,
+  integrationsRoleAcls,
   type AclOptions,
   type DynsecAcl,
 } from './dynsec-acl';
@@ -267,14 +269,33 @@ export class DynsecClient {
   async provisionDevice(credentials: DeviceCredentials): Promise<void> {
     const username = assertId(credentials.deviceId, 'device id');
     const rolename = await this.ensureDeviceRole(username);
-    const spec = {
+    await this.ensureClient({
       username,
       password: credentials.password,
-      clientId: credentials.clientId,
-      roles: [rolename],
-    };
+      ...(credentials.clientId === undefined ? {} : { clientId: credentials.clientId }),
+      role: rolename,
+    });
+  }
+
+  /**
+   * Makes a client exist, enabled, with this password and (at least) this role: creates it, or for
+   * an existing one sets the password first (the old one must stop working before anything else is
+   * restored), pins the client id when given, attaches the role when missing and re-enables it.
+   */
+  async ensureClient(spec: {
+    username: string;
+    password: string;
+    clientId?: string;
+    role: string;
+  }): Promise<void> {
+    const { username, password, clientId, role } = spec;
     try {
-      await this.createClient(spec);
+      await this.createClient({
+        username,
+        password,
+        ...(clientId === undefined ? {} : { clientId }),
+        roles: [role],
+      });
       return;
     } catch (err) {
       if (!(
@@ -285,17 +306,20 @@ export class DynsecClient {
         throw err;
       }
     }
-    // The old password must stop working before anything else is restored.
-    await this.command({ command: 'setClientPassword', username, password: credentials.password });
-    if (credentials.clientId !== undefined) {
-      await this.command({ command: 'setClientId', username, clientid: credentials.clientId });
-    }
+    await this.command({ command: 'setClientPassword', username, password });
+    if (clientId !== undefined) await this.command({ command: 'setClientId', username, clientid: clientId });
     // Mosquitto 2.0 answers "Internal error" to adding a role the client already has: look first.
     const info = await this.getClient(username);
-    if (!info?.roles?.some((r) => r.rolename === rolename)) {
-      await this.command({ command: 'addClientRole', username, rolename, priority: 0 });
+    if (!info?.roles?.some((r) => r.rolename === role)) {
+      await this.command({ command: 'addClientRole', username, rolename: role, priority: 0 });
     }
     await this.command({ command: 'enableClient', username });
+  }
+
+  /** The read-only role for integration clients (fleet topic); returns its name. */
+  async ensureIntegrationsRole(): Promise<string> {
+    await this.ensureRole(INTEGRATIONS_ROLE, integrationsRoleAcls(this.options));
+    return INTEGRATIONS_ROLE;
   }
 
   /**

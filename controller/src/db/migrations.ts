@@ -138,6 +138,52 @@ const migrations: Record<string, Migration> = {
       }
     },
   },
+  '0002-webhooks': {
+    async up(db: Kysely<unknown>): Promise<void> {
+      await db.schema
+        .createTable('webhook_subscriptions')
+        .addColumn('id', 'varchar(64)', (c) => c.primaryKey())
+        .addColumn('url', 'varchar(2048)', (c) => c.notNull())
+        .addColumn('secret', 'varchar(256)', (c) => c.notNull())
+        .addColumn('filter', 'text', (c) => c.notNull())
+        .addColumn('enabled', 'integer', (c) => c.notNull().defaultTo(1))
+        .addColumn('description', 'varchar(500)')
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('webhook_deliveries')
+        .addColumn('id', 'varchar(64)', (c) => c.primaryKey())
+        .addColumn('subscription_id', 'varchar(64)', (c) => c.notNull())
+        .addColumn('body', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('next_attempt_at', 'bigint', (c) => c.notNull())
+        .addColumn('status', 'varchar(16)', (c) => c.notNull())
+        .addColumn('last_error', 'text')
+        .addColumn('last_status', 'integer')
+        .addColumn('dead_at', 'bigint')
+        .execute();
+      // Recovery after a crash reads the events stored since the cursor below.
+      await db.schema.createIndex('events_received_at').on('events').column('received_at').execute();
+      // How far the hand-over of stored events to integrations got (integrations/event-fanout.ts).
+      await db.schema
+        .createTable('integration_cursors')
+        .addColumn('name', 'varchar(64)', (c) => c.primaryKey())
+        .addColumn('position', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createIndex('webhook_deliveries_due')
+        .on('webhook_deliveries')
+        .columns(['status', 'next_attempt_at'])
+        .execute();
+    },
+    async down(db: Kysely<unknown>): Promise<void> {
+      await db.schema.dropTable('integration_cursors').ifExists().execute();
+      await db.schema.dropIndex('events_received_at').ifExists().execute();
+      await db.schema.dropTable('webhook_deliveries').ifExists().execute();
+      await db.schema.dropTable('webhook_subscriptions').ifExists().execute();
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

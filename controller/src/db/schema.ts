@@ -106,6 +106,36 @@ export interface AuditTable {
   details: string | null;
 }
 
+export interface WebhookSubscriptionTable {
+  id: string;
+  url: string;
+  secret: string;
+  /** JSON of WebhookFilter. */
+  filter: string;
+  enabled: number;
+  description: string | null;
+  created_at: number;
+}
+
+export interface WebhookDeliveryTable {
+  id: string;
+  subscription_id: string;
+  body: string;
+  created_at: number;
+  attempts: number;
+  next_attempt_at: number;
+  status: 'pending' | 'dead';
+  last_error: string | null;
+  last_status: number | null;
+  dead_at: number | null;
+}
+
+export interface IntegrationCursorTable {
+  name: string;
+  /** `received_at` (ms): every event stored before it has been handed over. */
+  position: number;
+}
+
 export interface Database {
   api_tokens: ApiTokenTable;
   enroll_tokens: EnrollTokenTable;
@@ -117,6 +147,9 @@ export interface Database {
   telemetry: TelemetryTable;
   events: EventTable;
   audit_log: AuditTable;
+  webhook_subscriptions: WebhookSubscriptionTable;
+  webhook_deliveries: WebhookDeliveryTable;
+  integration_cursors: IntegrationCursorTable;
 }
 
 /** Unused marker so that `Generated` stays importable for future auto columns. */

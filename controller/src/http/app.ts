@@ -15,6 +15,7 @@ import { modelRoutes } from '../routes/models';
 import { telemetryRoutes } from '../routes/telemetry';
 import { tufRoutes } from '../routes/tuf';
 import { metricsRoutes } from '../routes/metrics';
+import { webhookRoutes } from '../routes/webhooks';
 
 /**
  * The HTTP app factory: one instance per controller (or per test), every dependency passed in.
@@ -97,6 +98,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       await api.register(desiredRoutes, deps);
       await api.register(modelRoutes, deps);
       await api.register(telemetryRoutes, deps);
+      await api.register(webhookRoutes, deps);
     },
     { prefix: '/api/v1' },
   );

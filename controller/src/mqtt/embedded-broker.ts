@@ -6,6 +6,7 @@ import type { Store } from '../db/open';
 import type { ControllerMetrics } from '../metrics';
 import { hashSecret, sameHash } from '../auth/secrets';
 import { mayPublish, maySubscribe } from './acl';
+import { isRole } from '../auth/roles';
 import type { DeviceBus, InboundMessage } from './bus';
 import { guardedConnection } from './packet-guard';
 
@@ -18,8 +19,15 @@ export interface EmbeddedBrokerOptions {
   port: number;
   topicPrefix: string;
   maxPacketBytes: number;
+  /** Home Assistant discovery prefix (default `homeassistant`). */
+  homeAssistantPrefix?: string;
+  /** The fleet topic integrations may read with an API token (dynsec-acl.ts fleetEventsTopic). */
+  fleetTopic?: string;
   onMessage: (message: InboundMessage) => void;
 }
+
+/** Client ids of read-only integration logins start with this. */
+export const INTEGRATION_CLIENT_PREFIX = 'integration:';
 
 function authError(message: string, returnCode: number): AuthenticateError {
   return Object.assign(new Error(message), { returnCode }) as AuthenticateError;
@@ -29,14 +37,28 @@ function authError(message: string, returnCode: number): AuthenticateError {
  * The in-process broker (aedes, MQTT 3.1.1 only). Devices log in with username = client id = device
  * id and the password from enrollment; every publish and subscribe is checked against the ACL.
  * Messages on device topics are handed to the ingest with the authenticated sender id.
+ *
+ * Integrations log in with any username, a client id starting with `integration:` and an operator API
+ * token (role viewer or stronger) as the password: they may only subscribe to the fleet topic and
+ * never publish. The token is checked at
+ * connect; revoking it refuses the next connect but does not cut a live session.
  */
 export class EmbeddedBroker implements DeviceBus {
   private aedes?: Aedes;
   private server?: net.Server;
   private readonly clients = new Map<string, Client>();
   private readonly sockets = new Set<net.Socket>();
+  /** Clients logged in with an API token (read-only integrations), not devices. */
+  private readonly integrations = new WeakSet<Client>();
 
   constructor(private readonly o: EmbeddedBrokerOptions) {}
+
+  private acl() {
+    return {
+      prefix: this.o.topicPrefix,
+      ...(this.o.homeAssistantPrefix ? { homeAssistantPrefix: this.o.homeAssistantPrefix } : {}),
+    };
+  }
 
   get port(): number {
     const addr = this.server?.address();
@@ -53,6 +75,28 @@ export class EmbeddedBroker implements DeviceBus {
           done(authError(reason, code), false);
         };
         if (!username || !password) return refuse('anonymous', 4);
+        const secret = password.toString('utf8');
+        if (secret.startsWith('pat_')) {
+          // A client id no device can have (':' is outside the id alphabet), so an integration can
+          // never take over a device's session, nor a device an integration's.
+          if (!client.id.startsWith(INTEGRATION_CLIENT_PREFIX)) return refuse('client-id', 2);
+          store.db
+            .selectFrom('api_tokens')
+            .select(['role', 'revoked_at'])
+            .where('hash', '=', hashSecret(secret))
+            .executeTakeFirst()
+            .then((t) => {
+              if (!t || t.revoked_at !== null || !isRole(t.role)) return refuse('bad-token', 4);
+              if (!this.o.fleetTopic) return refuse('no-fleet-topic', 5);
+              this.integrations.add(client);
+              done(null, true);
+            })
+            .catch((err: unknown) => {
+              logger.error('broker authentication failed', { err: String(err) });
+              refuse('internal', 3);
+            });
+          return;
+        }
         if (client.id !== username) return refuse('client-id', 2);
         store.db
           .selectFrom('devices')
@@ -72,21 +116,26 @@ export class EmbeddedBroker implements DeviceBus {
       },
       authorizePublish: (client, packet, done) => {
         if (client === null) return done(null); // the controller itself
-        if (!mayPublish(client.id, packet.topic, { prefix: topicPrefix })) {
+        if (this.integrations.has(client) || !mayPublish(client.id, packet.topic, this.acl())) {
           metrics.brokerRejects.inc({ reason: 'publish-acl' });
           return done(new Error('publish not allowed'));
         }
         done(null);
       },
       authorizeSubscribe: (client, sub, done) => {
-        if (!maySubscribe(client.id, sub.topic, { prefix: topicPrefix })) {
+        const allowed = this.integrations.has(client)
+          ? sub.topic === this.o.fleetTopic
+          : maySubscribe(client.id, sub.topic, this.acl());
+        if (!allowed) {
           metrics.brokerRejects.inc({ reason: 'subscribe-acl' });
           return done(null, null); // refused (granted QoS 0x80), the session stays
         }
         done(null, sub);
       },
     });
-    aedes.on('clientReady', (client) => this.clients.set(client.id, client));
+    aedes.on('clientReady', (client) => {
+      if (!this.integrations.has(client)) this.clients.set(client.id, client);
+    });
     aedes.on('clientDisconnect', (client) => {
       if (this.clients.get(client.id) === client) this.clients.delete(client.id);
     });
@@ -128,11 +177,19 @@ export class EmbeddedBroker implements DeviceBus {
   }
 
   publishRetained(topic: string, payload: string): Promise<void> {
+    return this.publishWith(topic, payload, true);
+  }
+
+  publish(topic: string, payload: string): Promise<void> {
+    return this.publishWith(topic, payload, false);
+  }
+
+  private publishWith(topic: string, payload: string, retain: boolean): Promise<void> {
     const aedes = this.aedes;
     if (!aedes) return Promise.reject(new PerchError('E_BROKER_UNAVAILABLE', 'broker not started'));
     return new Promise((resolve, reject) => {
       aedes.publish(
-        { cmd: 'publish', topic, payload: Buffer.from(payload), qos: 1, retain: true, dup: false },
+        { cmd: 'publish', topic, payload: Buffer.from(payload), qos: 1, retain, dup: false },
         (err) => (err ? reject(err) : resolve()),
       );
     });

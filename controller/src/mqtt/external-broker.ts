@@ -2,7 +2,6 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { randomUUID } from 'node:crypto';
 import { PerchError, topics, type Logger } from '@perch/shared';
 import type { DeviceBus, InboundMessage } from './bus';
-import { controllerRoleAcls, deviceRoleAcls, deviceRoleName } from '../broker/dynsec-acl';
 
 export interface ExternalBrokerOptions {
   url: string;
@@ -14,196 +13,134 @@ export interface ExternalBrokerOptions {
   onMessage: (message: InboundMessage) => void;
   /** Called after every reconnect (not the first connect): the controller republishes retained state. */
   onReconnect?: () => void;
-  /** Mosquitto dynamic-security plugin: provisions device clients and roles, kicks revoked ones. */
-  dynamicSecurity: boolean;
   /** Shared subscription group for several replicas (MQTT 5); empty for a plain subscription. */
   shareGroup?: string;
-  requestTimeoutMs?: number;
+  /** Bound on the first connect (default 10 s). */
+  connectTimeoutMs?: number;
 }
 
-const CONTROL = '$CONTROL/dynamic-security/v1';
+/**
+ * Connects an MQTT 5 client and resolves on the first CONNACK; a refusal, or no answer within the
+ * bound, rejects with E_BROKER_UNAVAILABLE (mqtt.js keeps retrying a refused connection without an
+ * 'error' event, so the first connect is bounded here). Later drops reconnect on their own.
+ */
+export async function connectMqtt5(
+  url: string,
+  options: { username: string; password: string; clientId: string; timeoutMs?: number },
+): Promise<MqttClient> {
+  const timeoutMs = options.timeoutMs ?? 10_000;
+  const client = mqtt.connect(url, {
+    username: options.username,
+    password: options.password,
+    clientId: options.clientId,
+    protocolVersion: 5,
+    clean: true,
+    reconnectPeriod: 1000,
+    connectTimeout: timeoutMs,
+  });
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => fail(new Error(`no connection within ${timeoutMs} ms`)), timeoutMs);
+    const fail = (err: Error) => {
+      clearTimeout(timer);
+      client.off('connect', onConnect);
+      client.end(true);
+      reject(
+        new PerchError(
+          'E_BROKER_UNAVAILABLE',
+          `cannot connect to ${url} as ${options.username}: ${err.message}`,
+          undefined,
+          { cause: err },
+        ),
+      );
+    };
+    const onConnect = () => {
+      clearTimeout(timer);
+      client.off('error', fail);
+      resolve();
+    };
+    client.once('connect', onConnect);
+    client.once('error', fail);
+  });
+  return client;
+}
 
 /**
- * External broker mode (Mosquitto, MQTT 5). The controller subscribes to every device's reported,
- * status, telemetry, events and cmd-result topics; device credentials and ACLs live in the broker's
- * dynamic-security plugin, which also disconnects a client when it is deleted (revocation).
+ * External broker mode: any MQTT 5 broker. The controller subscribes to every device's reported,
+ * status, telemetry, events and cmd-result topics and publishes desired state, commands and the fleet
+ * topic. It does not manage the broker's users: device credentials and ACLs are the operator's job,
+ * and revocation cannot cut a live session (use mode `mosquitto` for that; see mosquitto-broker.ts).
  * The broker enforces the ACL, so the sender id is not known here: the ingest trusts the topic.
  */
 export class ExternalBroker implements DeviceBus {
   private client?: MqttClient;
-  private readonly pending = new Map<string, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
-  private pendingCounter = 0;
 
   constructor(private readonly o: ExternalBrokerOptions) {}
 
   async start(): Promise<void> {
-    const client = mqtt.connect(this.o.url, {
+    const client = await connectMqtt5(this.o.url, {
       username: this.o.username,
       password: this.o.password,
       clientId: this.o.clientId ?? `perch-controller-${randomUUID().slice(0, 8)}`,
-      protocolVersion: 5,
-      clean: true,
-      reconnectPeriod: 1000,
-      connectTimeout: 10_000,
+      ...(this.o.connectTimeoutMs === undefined ? {} : { timeoutMs: this.o.connectTimeoutMs }),
     });
     this.client = client;
-    let connects = 0;
-    client.on('connect', () => {
-      if (++connects > 1) this.o.onReconnect?.();
-    });
-    client.on('message', (topic, payload) => {
-      if (topic === `${CONTROL}/response`) return this.onControlResponse(payload);
-      this.o.onMessage({ topic, payload });
-    });
+    client.on('connect', () => this.o.onReconnect?.());
+    client.on('message', (topic, payload) => this.o.onMessage({ topic, payload }));
     client.on('error', (err) => this.o.logger.warn('external broker error', { err: err.message }));
-    await new Promise<void>((resolve, reject) => {
-      // mqtt.js keeps retrying a refused connection without an 'error' event: bound the first connect.
-      const timer = setTimeout(() => fail(new Error('no connection within 10 s')), 10_000);
-      const fail = (err: Error) => {
-        clearTimeout(timer);
-        client.off('connect', onConnect);
-        client.end(true);
-        reject(
-          new PerchError(
-            'E_BROKER_UNAVAILABLE',
-            `cannot connect to ${this.o.url}: ${err.message}`,
-            undefined,
-            { cause: err },
-          ),
-        );
-      };
-      const onConnect = () => {
-        clearTimeout(timer);
-        client.off('error', fail);
-        resolve();
-      };
-      client.once('connect', onConnect);
-      client.once('error', fail);
-    });
     const share = this.o.shareGroup ? `$share/${this.o.shareGroup}/` : '';
     const filters = (['reported', 'status', 'telemetry', 'events', 'cmd-result'] as const).map(
       (k) => `${share}${topics.all(k, this.o.topicPrefix)}`,
     );
-    if (this.o.dynamicSecurity) filters.push(`${CONTROL}/response`);
-    await client.subscribeAsync(filters, { qos: 1 });
-    if (this.o.dynamicSecurity) await this.ensureControllerRole();
-  }
-
-  private onControlResponse(payload: Buffer): void {
-    let parsed: { responses?: Array<{ command: string; error?: string; correlationData?: string }> };
+    let refused: string[];
     try {
-      parsed = JSON.parse(payload.toString('utf8')) as typeof parsed;
-    } catch {
-      return;
+      const granted = await client.subscribeAsync(filters, { qos: 1 });
+      refused = granted.filter((g) => g.qos >= 0x80).map((g) => g.topic);
+    } catch (err) {
+      // mqtt.js rejects a SUBACK carrying a refusal (MQTT 5 reason code >= 0x80).
+      refused = [`${filters.join(', ')} (${(err as Error).message})`];
     }
-    for (const r of parsed.responses ?? []) {
-      const p = r.correlationData ? this.pending.get(r.correlationData) : undefined;
-      if (!p || !r.correlationData) continue;
-      this.pending.delete(r.correlationData);
-      if (r.error) p.reject(new Error(`${r.command}: ${r.error}`));
-      else p.resolve(r);
-    }
-  }
-
-  /** Sends one dynamic-security command and waits for its answer. */
-  private control(command: Record<string, unknown>, tolerate: string[] = []): Promise<unknown> {
-    const client = this.client;
-    if (!client) return Promise.reject(new PerchError('E_BROKER_UNAVAILABLE', 'not connected'));
-    const correlationData = `c${++this.pendingCounter}`;
-    const timeoutMs = this.o.requestTimeoutMs ?? 5000;
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(correlationData);
-        reject(
-          new PerchError('E_BROKER_UNAVAILABLE', `dynamic-security ${String(command.command)} timed out`),
-        );
-      }, timeoutMs);
-      this.pending.set(correlationData, {
-        resolve: (v) => {
-          clearTimeout(timer);
-          resolve(v);
-        },
-        reject: (e) => {
-          clearTimeout(timer);
-          if (tolerate.some((t) => e.message.includes(t))) resolve(undefined);
-          else reject(new PerchError('E_BROKER_UNAVAILABLE', `dynamic-security refused: ${e.message}`));
-        },
-      });
-      client.publish(
-        `${CONTROL}`,
-        JSON.stringify({ commands: [{ ...command, correlationData }] }),
-        { qos: 1 },
-        (err) => {
-          if (err) {
-            this.pending.delete(correlationData);
-            clearTimeout(timer);
-            reject(new PerchError('E_BROKER_UNAVAILABLE', err.message));
-          }
-        },
+    if (refused.length > 0) {
+      await client.endAsync(true);
+      this.client = undefined;
+      throw new PerchError(
+        'E_BROKER_UNAVAILABLE',
+        `the broker refused the controller's subscriptions to ${refused.join(', ')}: check its ACL for ${this.o.username}`,
       );
-    });
+    }
   }
 
-  /** Gives the controller's own broker user the right to publish desired state and commands. */
-  private async ensureControllerRole(): Promise<void> {
-    const acls = controllerRoleAcls({ prefix: this.o.topicPrefix });
-    await this.control({ command: 'createRole', rolename: 'perch-controller', acls }, ['already exists']);
-    const info = (await this.control({ command: 'getClient', username: this.o.username })) as {
-      data?: { client?: { roles?: Array<{ rolename?: string }> } };
-    };
-    if ((info.data?.client?.roles ?? []).some((r) => r.rolename === 'perch-controller')) return;
-    // Mosquitto disconnects a client whose roles change, so the answer to this command is never seen:
-    // send it without waiting, and wait for the reconnect instead (mqtt.js resubscribes on its own).
-    const client = this.client;
-    if (!client) return;
-    const reconnected = new Promise<void>((resolve) => client.once('connect', () => resolve()));
-    client.publish(
-      CONTROL,
-      JSON.stringify({
-        commands: [{ command: 'addClientRole', username: this.o.username, rolename: 'perch-controller' }],
-      }),
-      { qos: 1 },
-    );
-    await reconnected;
-  }
-
-  async addDevice(deviceId: string, password: string): Promise<void> {
-    if (!this.o.dynamicSecurity) return;
-    const role = deviceRoleName(deviceId);
-    await this.control(
-      {
-        command: 'createRole',
-        rolename: role,
-        acls: deviceRoleAcls(deviceId, { prefix: this.o.topicPrefix }),
-      },
-      ['already exists'],
-    );
-    await this.control({ command: 'deleteClient', username: deviceId }, ['not found']);
-    await this.control({
-      command: 'createClient',
-      username: deviceId,
-      password,
-      clientid: deviceId,
-      roles: [{ rolename: role }],
-    });
+  async addDevice(deviceId: string): Promise<void> {
+    this.o.logger.info('external broker: device credentials are managed outside Perch', { deviceId });
   }
 
   async removeDevice(deviceId: string): Promise<void> {
-    if (!this.o.dynamicSecurity) return;
-    // Deleting the client disconnects its live session in Mosquitto's dynamic-security plugin.
-    await this.control({ command: 'deleteClient', username: deviceId }, ['not found']);
-    await this.control({ command: 'deleteRole', rolename: deviceRoleName(deviceId) }, ['not found']);
+    this.o.logger.warn('external broker: revoke the device in the broker too, Perch cannot cut its session', {
+      deviceId,
+    });
   }
 
   async publishRetained(topic: string, payload: string): Promise<void> {
+    await this.publishWith(topic, payload, true);
+  }
+
+  async publish(topic: string, payload: string): Promise<void> {
+    await this.publishWith(topic, payload, false);
+  }
+
+  private async publishWith(topic: string, payload: string, retain: boolean): Promise<void> {
     const client = this.client;
     if (!client?.connected) throw new PerchError('E_BROKER_UNAVAILABLE', 'external broker is not connected');
-    await client.publishAsync(topic, payload, { qos: 1, retain: true });
+    const packet = await client.publishAsync(topic, payload, { qos: 1, retain });
+    const code = (packet as { reasonCode?: number } | undefined)?.reasonCode ?? 0;
+    if (code >= 0x80) {
+      throw new PerchError(
+        'E_BROKER_UNAVAILABLE',
+        `the broker refused a publish to ${topic} (reason 0x${code.toString(16)})`,
+      );
+    }
   }
 
   async stop(): Promise<void> {
-    for (const p of this.pending.values()) p.reject(new Error('stopping'));
-    this.pending.clear();
     await this.client?.endAsync();
   }
 }

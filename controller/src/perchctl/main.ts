@@ -15,6 +15,7 @@ import { registerEvents } from './commands/events';
 import { registerModels } from './commands/models';
 import { registerTelemetry } from './commands/telemetry';
 import { registerTokens } from './commands/tokens';
+import { registerWebhooks } from './commands/webhooks';
 
 export interface CliIo {
   stdout: Writable;
@@ -101,6 +102,7 @@ export function buildProgram(io: CliIo): Command {
   registerAssign(program, run);
   registerEvents(program, run);
   registerTelemetry(program, run);
+  registerWebhooks(program, run);
 
   // Subcommands report errors through the same configured output and exit override.
   for (const c of program.commands) {

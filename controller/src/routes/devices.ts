@@ -3,6 +3,7 @@ import { PerchError, topics, type ReportedState } from '@perch/shared';
 import type { AppDeps } from '../context';
 import { actorOf } from '../auth/authenticate';
 import { idParam, security, tagSchema, withErrors } from '../http/schemas';
+import { homeAssistantDiscoveryTopic } from '../broker/dynsec-acl';
 import { audit } from '../audit';
 import type { DeviceTable } from '../db/schema';
 
@@ -271,6 +272,15 @@ export async function revokeDevice(deps: AppDeps, id: string, actor: string): Pr
     await deps.bus.publishRetained(topics.desired(id, deps.settings.topicPrefix), '');
   } catch (err) {
     deps.logger.warn('could not clear retained desired state of a revoked device', {
+      deviceId: id,
+      err: String(err),
+    });
+  }
+  try {
+    // An empty retained payload on the discovery topic makes Home Assistant remove the device.
+    await deps.bus.publishRetained(homeAssistantDiscoveryTopic(id, deps.settings.homeAssistantPrefix), '');
+  } catch (err) {
+    deps.logger.warn('could not remove the Home Assistant discovery of a revoked device', {
       deviceId: id,
       err: String(err),
     });

@@ -130,11 +130,11 @@ describe('agent announces itself to Home Assistant (Mosquitto with dynamic secur
   };
 
   beforeAll(async () => {
-    h = await startHarness({ mode: 'external' });
+    h = await startHarness({ mode: 'mosquitto' });
     tmp = tempDir('perch-ha-agent-');
     fs.mkdirSync(path.join(thermal(), 'thermal_zone0'), { recursive: true });
     fs.writeFileSync(path.join(thermal(), 'thermal_zone0', 'temp'), '48500\n');
-    const admin = await connect5(brokerUrl(), h.brokerAdmin);
+    const admin = await connect5(brokerUrl(), h.perch!.admin);
     const dynsec = new DynsecClient({ client: admin, logger: silentLogger });
     await dynsec.start();
     await dynsec.ensureRole('homeassistant', [

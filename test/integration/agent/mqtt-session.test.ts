@@ -12,7 +12,7 @@ import { waitFor } from '../../helpers/wait';
 import { Counters } from '../../../agent/src/core/counters';
 import { DEFAULT_SESSION_OPTIONS, MqttSession } from '../../../agent/src/core/mqtt/session';
 import { DynsecClient } from '../../../controller/src/broker/dynsec';
-import { startDynsecMosquitto } from '../controller/harness';
+import { startPerchBroker } from '../integrations/broker';
 import { connect5, subackCodes } from '../integrations/mqtt-clients';
 
 const logger = createLogger({ namespace: 'test', silent: true });
@@ -173,7 +173,9 @@ describe('MqttSession against Mosquitto', () => {
   it("routes extra topics to their listeners, and a refused one does not hold up the device's own", async () => {
     // Its own broker with the controller's device role (dynamic security): Home Assistant's birth
     // topic is allowed, `homeassistant/denied` is refused in the SUBACK.
-    const { broker: own, username, password } = await startDynsecMosquitto();
+    const perch = await startPerchBroker({ persistence: false });
+    const own = perch.broker;
+    const { username, password } = perch.admin;
     const admin = await mqtt.connectAsync(own.url, { username, password, protocolVersion: 5 });
     const dynsec = new DynsecClient({ client: admin, logger });
     await dynsec.start();
@@ -233,7 +235,7 @@ describe('MqttSession against Mosquitto', () => {
     } finally {
       await s.stop(1000);
       await obs.endAsync();
-      await own.close();
+      await perch.close();
     }
   });
 });

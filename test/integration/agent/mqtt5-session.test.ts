@@ -82,9 +82,9 @@ describe('agent MQTT 5 session against Mosquitto', () => {
   };
 
   beforeAll(async () => {
-    h = await startHarness({ mode: 'external' });
+    h = await startHarness({ mode: 'mosquitto' });
     tmp = tempDir('perch-mqtt5-');
-    const admin = await connect5(h.mosquitto!.url, h.brokerAdmin);
+    const admin = await connect5(h.mosquitto!.url, h.perch!.admin);
     const dynsec = new DynsecClient({ client: admin, logger: silentLogger });
     await dynsec.start();
     await dynsec.ensureRole('operator', [

@@ -112,6 +112,7 @@ describe('embedded broker ACL', () => {
         topics.cmdAll(a.deviceId),
         topics.desired(b.deviceId),
         topics.telemetry(b.deviceId),
+        'perch/v1/fleet/events',
         'perch/#',
         '#',
       ]) {
@@ -121,6 +122,7 @@ describe('embedded broker ACL', () => {
       expect(byTopic[topics.cmdAll(a.deviceId)]).toBe(1);
       expect(byTopic[topics.desired(b.deviceId)]).toBe(128);
       expect(byTopic[topics.telemetry(b.deviceId)]).toBe(128);
+      expect(byTopic['perch/v1/fleet/events']).toBe(128);
       expect(byTopic['perch/#']).toBe(128);
       expect(byTopic['#']).toBe(128);
     } finally {
@@ -133,6 +135,9 @@ describe('embedded broker ACL', () => {
     ['its own desired state', () => topics.desired('acl-a')],
     ['a command to itself', () => topics.cmd('acl-a', 'report-now')],
     ['a topic outside the tree', () => 'other/topic'],
+    ['the fleet topic', () => 'perch/v1/fleet/events'],
+    ["another device's Home Assistant discovery", () => 'homeassistant/device/acl-b/config'],
+    ["another device's Home Assistant state", () => 'perch/v1/devices/acl-b/ha/door/person/detected'],
   ])('disconnects a device that publishes to %s and stores nothing', async (_what, topic) => {
     const before = await h.ctl.deps.store.db.selectFrom('telemetry').select('msg_id').execute();
     const c = await connectDevice(a);
@@ -183,6 +188,62 @@ describe('embedded broker ACL', () => {
       { what: 'offline' },
     );
     await c.endAsync();
+  });
+
+  it('lets an integration read the fleet topic with a viewer API token, and nothing else', async () => {
+    const viewer = await api<{ token: string }>(h, 'POST', '/api/v1/tokens', h.adminToken, {
+      name: 'fleet-reader',
+      role: 'viewer',
+    });
+    const login = (clientId: string, password = viewer.body.token) =>
+      connectDevice(a, { username: 'fleet-reader', clientId, password });
+    // A client id a device could have (or has) is refused, so no session takeover either way.
+    await expect(login(a.deviceId)).rejects.toThrow();
+    await expect(login('fleet-reader')).rejects.toThrow();
+    await expect(login('integration:x', 'pat_not-a-real-token-at-all-000000000')).rejects.toThrow();
+    const reader = await login('integration:fleet-reader');
+    const device = await connectDevice(a);
+    try {
+      const seen: Array<{ topic: string; body: Record<string, unknown>; retain: boolean }> = [];
+      reader.on('message', (topic, payload, packet) =>
+        seen.push({
+          topic,
+          body: JSON.parse(payload.toString()) as Record<string, unknown>,
+          retain: packet.retain,
+        }),
+      );
+      const granted = async (topic: string) =>
+        (
+          await reader
+            .subscribeAsync(topic, { qos: 1 })
+            .catch((err: { packet?: { granted?: number[] } }) => [{ qos: err.packet?.granted?.[0] ?? -1 }])
+        )[0]?.qos;
+      expect(await granted('perch/v1/fleet/events')).toBe(1);
+      expect(await granted(topics.all('events'))).toBe(128);
+      expect(await granted('#')).toBe(128);
+      const ev = {
+        v: 1,
+        id: 'fleet-emb-0001',
+        ts: Date.now(),
+        eventId: 'ev-fleet-emb-1',
+        phase: 'start',
+        pipeline: 'front-door',
+        label: 'person',
+        score: 0.7,
+      };
+      await device.publishAsync(topics.events(a.deviceId), JSON.stringify(ev), { qos: 1 });
+      await waitFor(() => seen.length > 0, { what: 'fleet event' });
+      expect(seen).toEqual([
+        { topic: 'perch/v1/fleet/events', retain: false, body: { ...ev, deviceId: a.deviceId } },
+      ]);
+      // Read-only: a publish (even to the fleet topic) ends the session.
+      const closed = waitClosed(reader);
+      reader.publish('perch/v1/fleet/events', JSON.stringify({ ...ev, id: 'forged-fleet-01' }), { qos: 1 });
+      await closed;
+    } finally {
+      reader.end(true);
+      await device.endAsync();
+    }
   });
 
   it('reports a taken MQTT port with E_BROKER_PORT_IN_USE', async () => {

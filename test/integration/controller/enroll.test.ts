@@ -15,7 +15,7 @@ import { topics } from '@perch/shared';
 
 jest.setTimeout(60_000);
 
-describe.each(['embedded', 'external'] as const)('enrollment and revocation (%s broker)', (mode) => {
+describe.each(['embedded', 'mosquitto'] as const)('enrollment and revocation (%s broker)', (mode) => {
   let h: Harness;
   beforeAll(async () => {
     h = await startHarness({ mode });

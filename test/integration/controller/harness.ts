@@ -1,6 +1,4 @@
-import { execFileSync } from 'node:child_process';
 import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
-import path from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { createLogger, type Clock } from '@perch/shared';
 import {
@@ -12,6 +10,7 @@ import {
 } from '@perch/controller';
 import { tempDir } from '../../helpers/tmp';
 import { TestMosquitto } from '../../helpers/mosquitto';
+import { startPerchBroker, type PerchBroker } from '../integrations/broker';
 
 export const silentLogger = createLogger({ namespace: 'test', silent: true });
 
@@ -22,39 +21,24 @@ export interface Harness {
   adminToken: string;
   home: string;
   mosquitto?: TestMosquitto;
-  /** External mode: the dynamic-security admin login (to add other broker clients in tests). */
-  brokerAdmin?: { username: string; password: string };
+  /** Mode `mosquitto`: the broker started from deploy/mosquitto/mosquitto.conf and its admin login. */
+  perch?: PerchBroker;
   close(): Promise<void>;
 }
 
-export const DYNSEC_PLUGIN = '/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so';
-
-/** Mosquitto with the dynamic-security plugin and one admin client for the controller. */
-export async function startDynsecMosquitto(): Promise<{
-  broker: TestMosquitto;
-  username: string;
-  password: string;
-}> {
-  const { dir, cleanup } = tempDir('perch-dynsec-');
-  const file = path.join(dir, 'dynsec.json');
-  const username = 'perch-controller';
-  const password = 'controller-secret-1';
-  execFileSync('mosquitto_ctrl', ['dynsec', 'init', file, username, password], { stdio: 'ignore' });
-  const broker = await TestMosquitto.start({
-    persistence: false,
-    extraConfig: [`plugin ${DYNSEC_PLUGIN}`, `plugin_opt_config_file ${file}`],
-  });
-  const close = broker.close.bind(broker);
-  broker.close = async () => {
-    await close();
-    cleanup();
-  };
-  return { broker, username, password };
-}
+/** Users of the generic broker in mode `external`: the controller and one device the operator made. */
+export const EXTERNAL_USERS: Record<string, string> = {
+  'perch-controller': 'controller-secret-1',
+  'ext-device-1': 'ext-device-secret-1',
+};
 
 export async function startHarness(
   options: {
-    mode?: 'embedded' | 'external';
+    mode?: 'embedded' | 'external' | 'mosquitto';
+    /** Extra top-level config sections (e.g. `webhooks`, `homeAssistant`). */
+    config?: Record<string, unknown>;
+    /** Webhook retry jitter source. */
+    random?: () => number;
     listen?: boolean;
     tufClock?: Clock;
     tufLifetimes?: TufLifetimes;
@@ -64,15 +48,33 @@ export async function startHarness(
 ): Promise<Harness> {
   const { dir, cleanup } = tempDir('perch-ctl-');
   let mosquitto: TestMosquitto | undefined;
-  let brokerAdmin: { username: string; password: string } | undefined;
+  let perch: PerchBroker | undefined;
   let mqttConfig: Record<string, unknown> = { mode: 'embedded', host: '127.0.0.1', port: 0 };
   if (options.mode === 'external') {
-    const m = await startDynsecMosquitto();
-    mosquitto = m.broker;
-    brokerAdmin = { username: m.username, password: m.password };
-    mqttConfig = { mode: 'external', url: m.broker.url, username: m.username, password: m.password };
+    // A generic MQTT 5 broker whose users the operator manages: a password file, no ACL.
+    mosquitto = await TestMosquitto.start({ persistence: false, users: EXTERNAL_USERS });
+    mqttConfig = {
+      mode: 'external',
+      url: mosquitto.url,
+      username: 'perch-controller',
+      password: EXTERNAL_USERS['perch-controller'],
+    };
+  } else if (options.mode === 'mosquitto') {
+    perch = await startPerchBroker({ persistence: false });
+    mosquitto = perch.broker;
+    mqttConfig = {
+      mode: 'mosquitto',
+      url: perch.broker.url,
+      username: perch.admin.username,
+      password: perch.admin.password,
+    };
   }
+  const closeBroker = async () => {
+    if (perch) await perch.close();
+    else await mosquitto?.close();
+  };
   const config = controllerConfigSchema.parse({
+    ...(options.config ?? {}),
     home: dir,
     http: { host: '127.0.0.1', port: 0 },
     mqtt: mqttConfig,
@@ -85,6 +87,7 @@ export async function startHarness(
       logger: silentLogger,
       listen: options.listen ?? true,
       cron: false,
+      ...(options.random ? { random: options.random } : {}),
       ...(options.tufClock ? { tufClock: options.tufClock } : {}),
       ...(options.clock ? { clock: options.clock } : {}),
       ...(options.tufLifetimes ? { tufLifetimes: options.tufLifetimes } : {}),
@@ -100,16 +103,16 @@ export async function startHarness(
       adminToken: ctl.adminToken ?? '',
       home: dir,
       ...(mosquitto ? { mosquitto } : {}),
-      ...(brokerAdmin ? { brokerAdmin } : {}),
+      ...(perch ? { perch } : {}),
       close: async () => {
         await h.ctl.stop();
-        await mosquitto?.close();
+        await closeBroker();
         cleanup();
       },
     };
     return h;
   } catch (err) {
-    await mosquitto?.close();
+    await closeBroker();
     cleanup();
     throw err;
   }

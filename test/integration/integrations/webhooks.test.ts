@@ -164,4 +164,26 @@ describe('webhooks over real HTTP with the SQLite store', () => {
     expect(second.stats().delivered).toBe(1);
     expect(await second.listDeadLetters()).toEqual([]);
   });
+
+  it('queues an event with a key once while it is queued, under an id derived from the key', async () => {
+    const clock = new ManualClock(Date.now());
+    const secret = 'whsec_keyed-event-secret-000000000000000';
+    const r = await receiver(secret, () => 503, clock);
+    closers.push(r.close);
+    const d = dispatcher(clock, 'keyed.db');
+    await d.createSubscription({ url: r.url, secret });
+    const input = { deviceId: 'dev-a', key: 'dev-a/msg-00000042', event };
+    await d.publish(input);
+    await d.publish(input);
+    d.start();
+    await d.idle();
+    expect(r.received).toHaveLength(1);
+    const id = r.received[0]?.headers['perch-webhook-id'];
+    expect(id).toMatch(/^whd-[0-9a-f]{40}$/);
+    // The same key queued again later (recovery after a crash) keeps its id: receivers deduplicate.
+    await d.publish(input);
+    await clock.advance(10_000);
+    await d.idle();
+    expect(r.received.map((x) => x.headers['perch-webhook-id'])).toEqual([id, id]);
+  });
 });

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { PerchError, systemClock, type Clock, type Logger, type TimerHandle } from '@perch/shared';
 import { retryDelay, type BackoffOptions } from './backoff';
 import { SIGNATURE_HEADER, signWebhook, WEBHOOK_ID_HEADER } from './signature';
@@ -19,6 +19,8 @@ export interface WebhookDispatcherOptions {
   timeoutMs?: number;
   /** Deliveries attempted at once (default 4). */
   concurrency?: number;
+  /** Called for every counter increment (the controller feeds its Prometheus counters from it). */
+  onCount?: (counter: keyof WebhookStats) => void;
 }
 
 export interface WebhookStats {
@@ -33,6 +35,18 @@ export interface WebhookStats {
 }
 
 const MAX_ERROR_TEXT = 500;
+
+/**
+ * A delivery's id (also the body's `id`, the receivers' deduplication key). With an event key the id
+ * is derived from subscription and key, so queueing the same event again (recovery after a crash)
+ * gives the same id: the store ignores it while queued, and a receiver that already has it can
+ * deduplicate. Without a key it is random.
+ */
+function deliveryId(subscriptionId: string, input: WebhookEventInput): string {
+  if (input.key === undefined) return `whd-${randomUUID()}`;
+  const digest = createHash('sha256').update(`${subscriptionId}\n${input.key}`).digest('hex');
+  return `whd-${digest.slice(0, 40)}`;
+}
 
 /**
  * Sends Perch events to webhook subscribers: one durable delivery per matching subscription,
@@ -62,6 +76,24 @@ export class WebhookDispatcher {
 
   stats(): WebhookStats {
     return { ...this.counters };
+  }
+
+  private count(counter: keyof WebhookStats, n = 1): void {
+    this.counters[counter] += n;
+    if (this.options.onCount) for (let i = 0; i < n; i++) this.options.onCount(counter);
+  }
+
+  listSubscriptions(): Promise<WebhookSubscription[]> {
+    return this.options.store.listSubscriptions();
+  }
+
+  getSubscription(id: string): Promise<WebhookSubscription | undefined> {
+    return this.options.store.getSubscription(id);
+  }
+
+  /** Deliveries queued or waiting for a retry. */
+  countPending(): Promise<number> {
+    return this.options.store.countPending();
   }
 
   /** Resumes deliveries left pending by an earlier run (after a restart). */
@@ -110,7 +142,7 @@ export class WebhookDispatcher {
       if (subs.length === 0) return 0;
       const deliveries: Delivery[] = subs.map((s) => {
         const body: WebhookBody = {
-          id: `whd-${randomUUID()}`,
+          id: deliveryId(s.id, input),
           type: 'perch.event',
           createdAt: new Date(now).toISOString(),
           deviceId: input.deviceId,
@@ -127,11 +159,11 @@ export class WebhookDispatcher {
         };
       });
       await this.options.store.addDeliveries(deliveries);
-      this.counters.enqueued += deliveries.length;
+      this.count('enqueued', deliveries.length);
       this.trigger();
       return deliveries.length;
     } catch (err) {
-      this.counters.enqueueFailures++;
+      this.count('enqueueFailures');
       this.options.logger.error('webhook event could not be queued', {
         code: 'E_WEBHOOK_DELIVERY',
         eventId: input.event.id,
@@ -144,8 +176,8 @@ export class WebhookDispatcher {
 
   // ---- dead letters -------------------------------------------------------------------------
 
-  listDeadLetters(limit?: number): Promise<Delivery[]> {
-    return this.options.store.listDeadLetters(limit);
+  listDeadLetters(limit?: number, subscriptionId?: string): Promise<Delivery[]> {
+    return this.options.store.listDeadLetters(limit, subscriptionId);
   }
 
   /** Puts a dead letter back in the queue with a fresh attempt budget. */
@@ -233,7 +265,7 @@ export class WebhookDispatcher {
     const { ok, status, error } = await this.send(sub, d);
     if (ok) {
       await this.options.store.deleteDelivery(d.id);
-      this.counters.delivered++;
+      this.count('delivered');
       this.options.logger.debug('webhook delivered', { ...log, status });
       return;
     }
@@ -250,7 +282,7 @@ export class WebhookDispatcher {
       lastError: error,
       ...(status === undefined ? {} : { lastStatus: status }),
     });
-    this.counters.failedAttempts++;
+    this.count('failedAttempts');
     this.options.logger.warn('webhook delivery failed; will retry', {
       ...log,
       code: 'E_WEBHOOK_DELIVERY',
@@ -276,7 +308,7 @@ export class WebhookDispatcher {
       deadAt: now,
       ...(status === undefined ? {} : { lastStatus: status }),
     });
-    this.counters.deadLettered++;
+    this.count('deadLettered');
     this.options.logger.error('webhook delivery moved to the dead-letter list', {
       ...log,
       code: 'E_WEBHOOK_DEAD_LETTER',

@@ -20,6 +20,7 @@ export {
 } from './subscriptions';
 export { MemoryWebhookStore } from './memory-store';
 export { SqliteWebhookStore, WEBHOOK_SCHEMA_SQL } from './sqlite-store';
+export { KyselyWebhookStore } from './kysely-store';
 export type {
   Delivery,
   WebhookBody,

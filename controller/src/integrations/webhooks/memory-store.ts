@@ -30,7 +30,7 @@ export class MemoryWebhookStore implements WebhookStore {
   }
 
   async addDeliveries(deliveries: Delivery[]): Promise<void> {
-    for (const d of deliveries) this.deliveries.set(d.id, { ...d });
+    for (const d of deliveries) if (!this.deliveries.has(d.id)) this.deliveries.set(d.id, { ...d });
   }
   async dueDeliveries(now: number, limit: number): Promise<Delivery[]> {
     return [...this.deliveries.values()]
@@ -57,9 +57,11 @@ export class MemoryWebhookStore implements WebhookStore {
     const d = this.deliveries.get(id);
     return d && { ...d };
   }
-  async listDeadLetters(limit = 100): Promise<Delivery[]> {
+  async listDeadLetters(limit = 100, subscriptionId?: string): Promise<Delivery[]> {
     return [...this.deliveries.values()]
-      .filter((d) => d.status === 'dead')
+      .filter(
+        (d) => d.status === 'dead' && (subscriptionId === undefined || d.subscriptionId === subscriptionId),
+      )
       .sort((a, b) => (b.deadAt ?? 0) - (a.deadAt ?? 0))
       .slice(0, limit)
       .map((d) => ({ ...d }));

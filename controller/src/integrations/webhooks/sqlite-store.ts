@@ -136,7 +136,7 @@ export class SqliteWebhookStore implements WebhookStore {
   async addDeliveries(deliveries: Delivery[]): Promise<void> {
     const insert = this.db.prepare(
       `INSERT INTO webhook_deliveries (id, subscription_id, body, created_at, attempts, next_attempt_at, status)
-       VALUES (?, ?, ?, ?, ?, ?, ?)`,
+       VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
     );
     this.db.transaction((list: Delivery[]) => {
       for (const d of list)
@@ -186,10 +186,18 @@ export class SqliteWebhookStore implements WebhookStore {
       DeliveryRow | undefined;
     return row && toDelivery(row);
   }
-  async listDeadLetters(limit = 100): Promise<Delivery[]> {
-    const rows = this.db
-      .prepare(`SELECT * FROM webhook_deliveries WHERE status = 'dead' ORDER BY dead_at DESC LIMIT ?`)
-      .all(limit) as DeliveryRow[];
+  async listDeadLetters(limit = 100, subscriptionId?: string): Promise<Delivery[]> {
+    const rows = (
+      subscriptionId === undefined
+        ? this.db
+            .prepare(`SELECT * FROM webhook_deliveries WHERE status = 'dead' ORDER BY dead_at DESC LIMIT ?`)
+            .all(limit)
+        : this.db
+            .prepare(
+              `SELECT * FROM webhook_deliveries WHERE status = 'dead' AND subscription_id = ? ORDER BY dead_at DESC LIMIT ?`,
+            )
+            .all(subscriptionId, limit)
+    ) as DeliveryRow[];
     return rows.map(toDelivery);
   }
   async countPending(): Promise<number> {

@@ -23,6 +23,11 @@ export interface WebhookSubscription {
 /** What the dispatcher is handed for each event on perch/v1/devices/{id}/events. */
 export interface WebhookEventInput {
   deviceId: string;
+  /**
+   * Stable identity of the event (e.g. `<deviceId>/<message id>`): makes delivery ids deterministic,
+   * so queueing the same event twice does not deliver it twice while queued.
+   */
+  key?: string;
   tags?: readonly string[];
   event: EventMessage;
 }
@@ -64,6 +69,7 @@ export interface WebhookStore {
   ): Promise<boolean>;
   deleteSubscription(id: string): Promise<boolean>;
 
+  /** Queues deliveries; an id already queued (or dead) is left as it is. */
   addDeliveries(deliveries: Delivery[]): Promise<void>;
   /** Pending deliveries due at `now`, oldest first. */
   dueDeliveries(now: number, limit: number): Promise<Delivery[]>;
@@ -78,6 +84,7 @@ export interface WebhookStore {
   /** Removes a delivered (or discarded) delivery. */
   deleteDelivery(id: string): Promise<boolean>;
   getDelivery(id: string): Promise<Delivery | undefined>;
-  listDeadLetters(limit?: number): Promise<Delivery[]>;
+  /** Newest first; only one subscription's when `subscriptionId` is given. */
+  listDeadLetters(limit?: number, subscriptionId?: string): Promise<Delivery[]>;
   countPending(): Promise<number>;
 }
