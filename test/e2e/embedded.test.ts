@@ -49,6 +49,9 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  // A launcher killed while starting would leave its agent behind: note those first.
+  for (const p of procs.list())
+    if (p.running()) for (const pid of agentChildren(p.child.pid!)) agentPids.add(pid);
   await procs.stopAll();
   for (const pid of agentPids) {
     if (alive(pid)) process.kill(pid, 'SIGKILL');
@@ -154,6 +157,29 @@ describe('npm start (embedded setup)', () => {
       expect(out).not.toMatch(/^\s+at /m);
     } finally {
       await new Promise((r) => server.close(r));
+    }
+  });
+
+  it('stops its agent too when it gets SIGTERM while still starting', async () => {
+    const proc = start(
+      { PERCH_HTTP_PORT: String(await freePort()), PERCH_MQTT_PORT: String(await freePort()) },
+      path.join(tmp.dir, 'interrupted-home'),
+      'interrupted',
+    );
+    await waitFor(
+      () => {
+        if (!proc.running()) throw new Error(`the launcher exited:\n${proc.output()}`);
+        return proc.stdout().includes('started the local agent');
+      },
+      { what: 'the launcher to start its agent', timeoutMs: 120_000, intervalMs: 100 },
+    );
+    const agents = agentChildren(proc.child.pid!);
+    for (const pid of agents) agentPids.add(pid);
+    expect(agents).toHaveLength(1);
+    proc.child.kill('SIGTERM');
+    expect(await proc.exited).toEqual({ code: 0, signal: null });
+    for (const pid of agents) {
+      await waitFor(() => !alive(pid), { what: `agent ${pid} to be gone`, timeoutMs: 10_000 });
     }
   });
 

@@ -84,6 +84,11 @@ export class Processes {
     return proc;
   }
 
+  /** Every process started so far. */
+  list(): readonly Proc[] {
+    return this.procs;
+  }
+
   /** Sends `signal`, waits for the exit; SIGKILL after `graceMs`. */
   async stop(proc: Proc, signal: NodeJS.Signals = 'SIGTERM', graceMs = 15_000): Promise<void> {
     if (!proc.running()) return;
