@@ -20,9 +20,6 @@ import {
   type StoredEvent,
 } from './helpers';
 
-// jest's testTimeout is a global option: the e2e project's value does not reach the tests.
-jest.setTimeout(180_000);
-
 interface DeviceDetail {
   id: string;
   online: boolean;

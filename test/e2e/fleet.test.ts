@@ -23,9 +23,6 @@ import {
   type StoredEvent,
 } from './helpers';
 
-// jest's testTimeout is a global option: the e2e project's value does not reach the tests.
-jest.setTimeout(180_000);
-
 const TAG = 'e2e-fleet';
 const NAMES = ['e2e-cam-a', 'e2e-cam-b', 'e2e-cam-c'] as const;
 const PIPELINE = 'front-door';
