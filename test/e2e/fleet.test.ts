@@ -287,6 +287,7 @@ describe('a fleet of three agents on an external broker, driven with perchctl', 
       200,
     );
     const logFrom = agent.proc.output().length;
+    const brokerLogFrom = h.mosquitto!.output().length;
 
     const revoked = await perchctlJson<{ id: string; revokedAt: number }>(env, 'devices', 'revoke', victim);
     expect(revoked.id).toBe(victim);
@@ -298,9 +299,16 @@ describe('a fleet of three agents on an external broker, driven with perchctl', 
       `${victim}'s MQTT session to be kicked and its reconnect refused`,
       async () => {
         const log = agent.proc.output().slice(logFrom);
-        return log.includes('mqtt reconnect scheduled') && /"message":"mqtt error"/.test(log);
+        const refused = log
+          .split('\n')
+          .some((l) => l.includes('"message":"mqtt error"') && /Not authori[sz]ed/.test(l));
+        return log.includes('mqtt reconnect scheduled') && refused;
       },
       30_000,
+    );
+    // ... and the broker says it was the one that threw the session out.
+    expect(h.mosquitto!.output().slice(brokerLogFrom)).toMatch(
+      new RegExp(`Client ${victim} (has )?been disconnected by administrative action`),
     );
     await expect(connectDevice({ mqtt: creds.mqtt } as Enrolled)).rejects.toThrow();
     // Its API and TUF calls are refused.
