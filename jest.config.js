@@ -43,14 +43,16 @@ module.exports = {
       displayName: 'integration',
       testMatch: ['<rootDir>/test/integration/**/*.test.ts'],
       slowTestThreshold: 30,
-      testTimeout: 60_000,
+      globals: { PERCH_TEST_TIMEOUT_MS: 60_000 },
+      setupFilesAfterEnv: ['<rootDir>/test/setup/timeout.js'],
     },
     {
       ...common,
       displayName: 'e2e',
       testMatch: ['<rootDir>/test/e2e/**/*.test.ts'],
       slowTestThreshold: 60,
-      testTimeout: 180_000,
+      globals: { PERCH_TEST_TIMEOUT_MS: 180_000 },
+      setupFilesAfterEnv: ['<rootDir>/test/setup/timeout.js'],
     },
   ],
 };

@@ -20,6 +20,8 @@ export interface EmbeddedOptions {
   /** Progress lines for the person at the terminal. */
   say?: (line: string) => void;
   logger?: Logger;
+  /** Aborted when the person stops the program during startup: what was started is stopped again. */
+  signal?: AbortSignal;
 }
 
 export interface RunningEmbedded {
@@ -57,9 +59,11 @@ async function waitFor<T>(
   timeoutMs: number,
   check: () => Promise<T | undefined>,
   exited?: () => string | undefined,
+  signal?: AbortSignal,
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
+    if (signal?.aborted) throw new Error(`stopped while waiting for ${what}`);
     const value = await check();
     if (value !== undefined) return value;
     const dead = exited?.();
@@ -193,6 +197,7 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<RunningEm
         return devices.find((d) => d.id === DEMO_DEVICE) ?? devices[0];
       },
       () => exitNote,
+      options.signal,
     );
 
     // Desired state: the demo model and one pipeline on the demo source.

@@ -31,14 +31,49 @@ async function waitForFirstEvent(running: RunningEmbedded, signal: AbortSignal):
 
 async function main(): Promise<void> {
   console.log('Perch: starting the embedded setup (controller, broker, one agent, demo pipeline) ...');
-  let running: RunningEmbedded;
+  // Signals are handled from the start: a Ctrl-C or SIGTERM during startup must stop the agent child
+  // too, not leave it running without its controller.
+  const ac = new AbortController();
+  let running: RunningEmbedded | undefined;
+  let stopping = false;
+  const stopAndExit = (r: RunningEmbedded) =>
+    r.stop().then(
+      () => {
+        console.log('stopped.');
+        process.exit(0);
+      },
+      (err: unknown) => {
+        console.error(`error while stopping: ${String(err)}`);
+        process.exit(1);
+      },
+    );
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    ac.abort();
+    console.log(`\n${signal}: stopping ...`);
+    const hard = setTimeout(() => process.exit(1), 30_000);
+    hard.unref();
+    // While starting, startEmbedded sees the abort, stops what it started and rejects (below).
+    if (running) void stopAndExit(running);
+  };
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
   try {
-    running = await startEmbedded({ root: ROOT, say: (l) => console.log(`  ${l}`) });
+    running = await startEmbedded({ root: ROOT, say: (l) => console.log(`  ${l}`), signal: ac.signal });
   } catch (err) {
+    if (stopping) {
+      console.log('stopped.');
+      process.exit(0);
+    }
     console.error(
       isPerchError(err) ? `error ${err.code}: ${err.message}` : `error: ${(err as Error).message}`,
     );
     process.exit(1);
+  }
+  if (stopping) {
+    await stopAndExit(running);
+    return;
   }
   const q = (s: string) => (s.includes(' ') ? `'${s}'` : s);
   console.log(`
@@ -55,28 +90,6 @@ Follow events:
 
 Ctrl-C stops everything.`);
 
-  const ac = new AbortController();
-  let stopping = false;
-  const shutdown = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    ac.abort();
-    console.log(`\n${signal}: stopping ...`);
-    const hard = setTimeout(() => process.exit(1), 30_000);
-    hard.unref();
-    running.stop().then(
-      () => {
-        console.log('stopped.');
-        process.exit(0);
-      },
-      (err: unknown) => {
-        console.error(`error while stopping: ${String(err)}`);
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGINT', () => shutdown('SIGINT'));
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
   await waitForFirstEvent(running, ac.signal);
 }
 

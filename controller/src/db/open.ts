@@ -47,22 +47,24 @@ export async function openSqliteStore(options: SqliteOptions): Promise<Store> {
   raw.pragma('foreign_keys = ON');
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: raw }) });
   await migrate(db);
-  let durableCount = 0;
   const statements = new Map<string, SqliteDatabase.Statement>();
-  // One connection: kysely's SQLite driver serialises all queries on it, so the pragma switch below
-  // cannot leak into an unrelated transaction.
   return {
     db,
     transaction: (fn) => db.transaction().execute(fn),
-    durable: async (fn) => {
-      // Counted, so that one durable transaction finishing never lowers the level under another.
-      if (durableCount++ === 0) raw.pragma('synchronous = FULL');
-      try {
-        return await db.transaction().execute(fn);
-      } finally {
-        if (--durableCount === 0) raw.pragma('synchronous = NORMAL');
-      }
-    },
+    // SQLite refuses to change `synchronous` while any transaction is open on the connection. Holding
+    // kysely's one connection for the whole pragma-transaction-pragma sequence keeps every other
+    // transaction out until the level is back to NORMAL; switching outside that lock threw whenever
+    // another request's transaction had begun meanwhile, after this one had committed (an enrollment
+    // answered 500 with its token use and device row already stored).
+    durable: (fn) =>
+      db.connection().execute(async (conn) => {
+        raw.pragma('synchronous = FULL');
+        try {
+          return await conn.transaction().execute(fn);
+        } finally {
+          raw.pragma('synchronous = NORMAL');
+        }
+      }),
     close: () => db.destroy(),
     prepared: (text: string) => {
       let stmt = statements.get(text);

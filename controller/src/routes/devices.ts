@@ -21,6 +21,14 @@ const deviceView = {
   },
 } as const;
 
+const activeModelsSchema = {
+  type: 'array',
+  items: {
+    type: 'object',
+    properties: { name: { type: 'string' }, version: { type: 'string' }, sha256: { type: 'string' } },
+  },
+} as const;
+
 const detailView = {
   ...deviceView,
   properties: {
@@ -28,15 +36,21 @@ const detailView = {
     reported: { type: ['object', 'null'], additionalProperties: true },
     reportedAt: { type: ['integer', 'null'] },
     desired: { type: ['object', 'null'], additionalProperties: true },
-    activeModels: {
-      type: 'array',
-      items: {
-        type: 'object',
-        properties: { name: { type: 'string' }, version: { type: 'string' }, sha256: { type: 'string' } },
-      },
-    },
+    activeModels: activeModelsSchema,
   },
 } as const;
+
+/** A list row: the device and the models its last report says are active. */
+const listView = {
+  ...deviceView,
+  properties: { ...deviceView.properties, activeModels: activeModelsSchema },
+} as const;
+
+function activeModels(reported: ReportedState | null) {
+  return (reported?.models ?? [])
+    .filter((m) => m.state === 'active')
+    .map((m) => ({ name: m.name, version: m.version, sha256: m.sha256 }));
+}
 
 function view(d: DeviceTable, tags: string[]) {
   return {
@@ -96,7 +110,7 @@ export const deviceRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) => {
           200: {
             type: 'object',
             required: ['devices'],
-            properties: { devices: { type: 'array', items: deviceView } },
+            properties: { devices: { type: 'array', items: listView } },
           },
         }),
       },
@@ -123,7 +137,12 @@ export const deviceRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) => {
         .limit(q.limit ?? 1000)
         .execute();
       const tags = await tagsOf(rows.map((r) => r.id));
-      return { devices: rows.map((r) => view(r, tags.get(r.id) ?? [])) };
+      return {
+        devices: rows.map((r) => ({
+          ...view(r, tags.get(r.id) ?? []),
+          activeModels: activeModels(r.reported === null ? null : (JSON.parse(r.reported) as ReportedState)),
+        })),
+      };
     },
   );
 
@@ -153,9 +172,7 @@ export const deviceRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) => {
         reported,
         reportedAt: d.reported_at,
         desired: desired ? (JSON.parse(desired.doc) as unknown) : null,
-        activeModels: (reported?.models ?? [])
-          .filter((m) => m.state === 'active')
-          .map((m) => ({ name: m.name, version: m.version, sha256: m.sha256 })),
+        activeModels: activeModels(reported),
       };
     },
   );

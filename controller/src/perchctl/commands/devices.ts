@@ -11,6 +11,7 @@ export interface DeviceView {
   lastSeenAt?: number | null;
   enrolledAt: number;
   revokedAt?: number | null;
+  activeModels?: Array<{ name: string; version: string }>;
 }
 
 interface DeviceDetail extends DeviceView {
@@ -22,7 +23,6 @@ interface DeviceDetail extends DeviceView {
     models?: Array<{ name: string; version: string }>;
     pipelines?: Array<{ id: string }>;
   } | null;
-  activeModels?: Array<{ name: string; version: string }>;
 }
 
 export function registerDevices(program: Command, run: Runner): void {
@@ -51,6 +51,7 @@ export function registerDevices(program: Command, run: Runner): void {
               ['ID', (d) => d.id],
               ['ONLINE', (d) => (d.online ? 'yes' : 'no')],
               ['TAGS', (d) => d.tags],
+              ['MODELS', (d) => (d.activeModels ?? []).map((m) => `${m.name}@${m.version}`)],
               ['HOSTNAME', (d) => d.hostname],
               ['LAST SEEN', (d) => formatTime(d.lastSeenAt)],
               ['ENROLLED', (d) => formatTime(d.enrolledAt)],
