@@ -54,7 +54,7 @@ const agents = new Map<string, { proc: Proc; stateDir: string }>();
 
 beforeAll(async () => {
   requireBuilt();
-  h = await startHarness({ mode: 'external' });
+  h = await startHarness({ mode: 'mosquitto' });
   tmp = tempDir('perch-e2e-fleet-');
   env = perchctlEnv(path.join(tmp.dir, 'operator'));
   framesDir = path.join(tmp.dir, 'frames');
