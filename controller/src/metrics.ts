@@ -1,8 +1,15 @@
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** Prometheus metrics of one controller instance (its own registry: no global state). */
 export class ControllerMetrics {
   readonly registry = new Registry();
+
+  constructor() {
+    // Process CPU, memory, file descriptors, event-loop lag and GC (process_*, nodejs_*), collected at
+    // scrape time into this registry only.
+    collectDefaultMetrics({ register: this.registry });
+  }
+
   readonly ingestMessages = new Counter({
     name: 'perch_ingest_messages_total',
     help: 'MQTT messages stored by the ingest, by kind',

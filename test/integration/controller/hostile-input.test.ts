@@ -110,6 +110,9 @@ describe('hostile input never causes a 5xx, a crash or a stored row, and is coun
     const scrape = await api<string>(h, 'GET', '/metrics', h.adminToken);
     expect(scrape.body).toMatch(/perch_ingest_rejects_total\{code="E_SCHEMA"\} \d+/);
     expect(scrape.body).toMatch(/perch_ingest_rejects_total\{code="E_PAYLOAD_JSON"\} \d+/);
+    // The process metrics sit beside Perch's own.
+    expect(scrape.body).toMatch(/^process_resident_memory_bytes \d+/m);
+    expect(scrape.body).toMatch(/^nodejs_eventloop_lag_seconds [\d.e-]+/m);
   });
 
   it('answers thousands of hostile HTTP bodies with 4xx and a coded error, storing nothing', async () => {
