@@ -28,7 +28,7 @@ export interface Harness {
 export const DYNSEC_PLUGIN = '/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so';
 
 /** Mosquitto with the dynamic-security plugin and one admin client for the controller. */
-export async function startDynsecMosquitto(): Promise<{
+export async function startDynsecMosquitto(options: { persistence?: boolean } = {}): Promise<{
   broker: TestMosquitto;
   username: string;
   password: string;
@@ -39,7 +39,7 @@ export async function startDynsecMosquitto(): Promise<{
   const password = 'controller-secret-1';
   execFileSync('mosquitto_ctrl', ['dynsec', 'init', file, username, password], { stdio: 'ignore' });
   const broker = await TestMosquitto.start({
-    persistence: false,
+    persistence: options.persistence ?? false,
     extraConfig: [`plugin ${DYNSEC_PLUGIN}`, `plugin_opt_config_file ${file}`],
   });
   const close = broker.close.bind(broker);
@@ -58,19 +58,23 @@ export async function startHarness(
     tufLifetimes?: TufLifetimes;
     clock?: Clock;
     limits?: Record<string, number>;
+    /** The controller URL handed to devices at enrollment (e.g. a fault proxy in front of it). */
+    publicUrl?: string;
+    /** Mosquitto persistence in external mode (default off). */
+    persistence?: boolean;
   } = {},
 ): Promise<Harness> {
   const { dir, cleanup } = tempDir('perch-ctl-');
   let mosquitto: TestMosquitto | undefined;
   let mqttConfig: Record<string, unknown> = { mode: 'embedded', host: '127.0.0.1', port: 0 };
   if (options.mode === 'external') {
-    const m = await startDynsecMosquitto();
+    const m = await startDynsecMosquitto({ persistence: options.persistence ?? false });
     mosquitto = m.broker;
     mqttConfig = { mode: 'external', url: m.broker.url, username: m.username, password: m.password };
   }
   const config = controllerConfigSchema.parse({
     home: dir,
-    http: { host: '127.0.0.1', port: 0 },
+    http: { host: '127.0.0.1', port: 0, ...(options.publicUrl ? { publicUrl: options.publicUrl } : {}) },
     mqtt: mqttConfig,
     limits: options.limits ?? {},
     retention: {},
