@@ -22,6 +22,8 @@ export interface ExternalBrokerOptions {
 }
 
 const CONTROL = '$CONTROL/dynamic-security/v1';
+/** How long the broker keeps queueing for a controller that went away without a clean stop. */
+const SESSION_EXPIRY_S = 3600;
 
 /**
  * External broker mode (Mosquitto, MQTT 5). The controller subscribes to every device's reported,
@@ -36,13 +38,25 @@ export class ExternalBroker implements DeviceBus {
 
   constructor(private readonly o: ExternalBrokerOptions) {}
 
+  /**
+   * Without a share group the controller is the only subscriber, and a persistent session makes the
+   * broker queue device messages while it is away. After a broker restart the devices may reconnect and
+   * flush their outboxes before the controller has subscribed again; with a clean session whatever they
+   * publish in between has no subscriber and is lost although they got their PUBACK. Shared
+   * subscriptions stay clean: Mosquitto would go on handing messages to a dead replica's session.
+   */
+  private get persistent(): boolean {
+    return !this.o.shareGroup;
+  }
+
   async start(): Promise<void> {
     const client = mqtt.connect(this.o.url, {
       username: this.o.username,
       password: this.o.password,
       clientId: this.o.clientId ?? `perch-controller-${randomUUID().slice(0, 8)}`,
       protocolVersion: 5,
-      clean: true,
+      clean: !this.persistent,
+      ...(this.persistent ? { properties: { sessionExpiryInterval: SESSION_EXPIRY_S } } : {}),
       reconnectPeriod: 1000,
       connectTimeout: 10_000,
     });
@@ -204,6 +218,7 @@ export class ExternalBroker implements DeviceBus {
   async stop(): Promise<void> {
     for (const p of this.pending.values()) p.reject(new Error('stopping'));
     this.pending.clear();
-    await this.client?.endAsync();
+    // A clean stop ends the session: nobody will resume it under this random client id.
+    await this.client?.endAsync(false, this.persistent ? { properties: { sessionExpiryInterval: 0 } } : {});
   }
 }
