@@ -10,6 +10,7 @@ import { waitFor } from '../../helpers/wait';
 import { Agent } from '../../../agent/src/agent';
 import { agentConfigSchema } from '../../../agent/src/core/config';
 import { createPipelineHost } from '../../../agent/src/pipeline/host';
+import { throwingModel } from '../../../agent/test/pipeline/helpers/onnx-builder';
 import { facePhotos } from '../pipeline/helpers';
 import {
   api,
@@ -55,7 +56,7 @@ describe('update refusals against the real controller', () => {
   let variant = 0;
   async function upload(
     version: string,
-    extra: { securityVersion?: number; sample?: Buffer } = {},
+    extra: { securityVersion?: number; sample?: Buffer; model?: Buffer; spec?: string } = {},
   ): Promise<{ sha256: string; length: number }> {
     const up = await uploadBundle(h, 'blazeface', version, {
       model: fs.readFileSync(fixturePath('blazeface.onnx')),
@@ -276,6 +277,21 @@ describe('update refusals against the real controller', () => {
     await expectRefused('bad-sample', 'E_UPDATE_PROBATION_FAILED', sha256);
     const reported = await reportedWhen(0, () => true, 'reported');
     expect(reported.models.find((m) => m.version === 'bad-sample')?.error?.message).toMatch(/self-test/);
+  });
+
+  it('reverts a model that loads but throws in onnxruntime on its sample input', async () => {
+    // A synthetic image model: a Gather indexed by the brightest input value, out of range from 3 up.
+    // Zeros (the warm-up) pass; the sample (all 10.0) makes onnxruntime throw in the self-test.
+    const model = Buffer.from(throwingModel({ name: 'input:0', shape: [1, 128, 128, 3] }));
+    const spec = JSON.stringify({ ...BLAZEFACE_SPEC, postprocessor: { kind: 'raw', params: {} } });
+    const sample = Buffer.alloc(128 * 128 * 3 * 4);
+    for (let i = 0; i < sample.length; i += 4) sample.writeFloatLE(10, i);
+    const { sha256 } = await upload('throws', { model, spec, sample });
+    await expectRefused('throws', 'E_UPDATE_PROBATION_FAILED', sha256);
+    const reported = await reportedWhen(0, () => true, 'reported');
+    expect(reported.models.find((m) => m.version === 'throws')?.error?.message).toMatch(
+      /self-test: .*indices/i,
+    );
   });
 
   it('still installs a good update after all of the refusals', async () => {
