@@ -318,6 +318,8 @@ describe('events and telemetry across a broker outage and an agent SIGKILL', () 
       if (err instanceof Error) err.message += `\n--- agent output ---\n${d.agent.output}`;
       throw err;
     } finally {
+      // A failed test must not leave the agent running (an exited one just reports its exit again).
+      await d.agent.stop('SIGKILL');
       d.cleanup();
     }
   });
@@ -354,6 +356,8 @@ describe('events and telemetry across a broker outage and an agent SIGKILL', () 
       if (err instanceof Error) err.message += `\n--- agent output ---\n${d.agent.output}`;
       throw err;
     } finally {
+      // A failed test must not leave the agent running (an exited one just reports its exit again).
+      await d.agent.stop('SIGKILL');
       d.cleanup();
     }
   });
