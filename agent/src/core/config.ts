@@ -57,7 +57,8 @@ export const agentConfigSchema = z.strictObject({
     .strictObject({
       eventsMaxRows: z.number().int().min(1).default(20_000),
       telemetryMaxRows: z.number().int().min(1).default(10_000),
-      totalMaxMb: z.number().min(1).default(48),
+      /** Fractions allowed (down to 10 kB): a small device or a test may want a tiny bound. */
+      totalMaxMb: z.number().min(0.01).default(48),
     })
     .prefault({}),
   /** Home Assistant MQTT discovery (docs/INTEGRATIONS.md section 2). */

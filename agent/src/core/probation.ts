@@ -37,6 +37,9 @@ let stage = 'load';
   const session = await ort.InferenceSession.create(workerData.model, { logSeverityLevel: 3, intraOpNumThreads: 1 });
   const loadMs = performance.now() - t0;
   stage = 'inputs';
+  // Warm-up runs on zeros; the sample (when it fits the first input) is the self-test and then feeds
+  // the trial runs, so a failure names the input that caused it.
+  const zeros = {};
   const feeds = {};
   let sampleUsed = false;
   session.inputMetadata.forEach((meta, i) => {
@@ -44,17 +47,17 @@ let stage = 'load';
     const dims = meta.shape.map((d) => (typeof d === 'number' && d > 0 ? d : 1));
     const type = BYTES[meta.type] ? meta.type : 'float32';
     const n = dims.reduce((a, b) => a * b, 1);
-    let data = new ARRAYS[type](n);
+    zeros[meta.name] = new ort.Tensor(type, new ARRAYS[type](n), dims);
+    feeds[meta.name] = zeros[meta.name];
     const sample = workerData.sample;
     if (i === 0 && sample && sample.byteLength === n * BYTES[type]) {
-      data = new ARRAYS[type](new Uint8Array(sample).buffer);
+      feeds[meta.name] = new ort.Tensor(type, new ARRAYS[type](new Uint8Array(sample).buffer), dims);
       sampleUsed = true;
     }
-    feeds[meta.name] = new ort.Tensor(type, data, dims);
   });
   const runOnce = async (name) => {
     stage = name;
-    const out = await session.run(feeds);
+    const out = await session.run(name === 'warm-up' ? zeros : feeds);
     for (const [output, t] of Object.entries(out)) {
       if (t.data instanceof Float32Array || t.data instanceof Float64Array) {
         for (const v of t.data) if (!Number.isFinite(v)) throw new Error('output ' + output + ' has a non-finite value');

@@ -26,7 +26,14 @@ export interface ExternalBrokerOptions {
  */
 export async function connectMqtt5(
   url: string,
-  options: { username: string; password: string; clientId: string; timeoutMs?: number },
+  options: {
+    username: string;
+    password: string;
+    clientId: string;
+    timeoutMs?: number;
+    /** Keep the session (and the broker's queue for it) this many seconds after a drop; 0: clean. */
+    sessionExpiryS?: number;
+  },
 ): Promise<MqttClient> {
   const timeoutMs = options.timeoutMs ?? 10_000;
   const client = mqtt.connect(url, {
@@ -34,7 +41,8 @@ export async function connectMqtt5(
     password: options.password,
     clientId: options.clientId,
     protocolVersion: 5,
-    clean: true,
+    clean: !options.sessionExpiryS,
+    ...(options.sessionExpiryS ? { properties: { sessionExpiryInterval: options.sessionExpiryS } } : {}),
     reconnectPeriod: 1000,
     connectTimeout: timeoutMs,
   });
@@ -64,6 +72,9 @@ export async function connectMqtt5(
   return client;
 }
 
+/** How long the broker keeps queueing for a controller that went away without a clean stop. */
+const SESSION_EXPIRY_S = 3600;
+
 /**
  * External broker mode: any MQTT 5 broker. The controller subscribes to every device's reported,
  * status, telemetry, events and cmd-result topics and publishes desired state, commands and the fleet
@@ -76,12 +87,24 @@ export class ExternalBroker implements DeviceBus {
 
   constructor(private readonly o: ExternalBrokerOptions) {}
 
+  /**
+   * Without a share group the controller is the only subscriber, and a persistent session makes the
+   * broker queue device messages while it is away. After a broker restart the devices may reconnect and
+   * flush their outboxes before the controller has subscribed again; with a clean session whatever they
+   * publish in between has no subscriber and is lost although they got their PUBACK. Shared
+   * subscriptions stay clean: Mosquitto would go on handing messages to a dead replica's session.
+   */
+  private get persistent(): boolean {
+    return !this.o.shareGroup;
+  }
+
   async start(): Promise<void> {
     const client = await connectMqtt5(this.o.url, {
       username: this.o.username,
       password: this.o.password,
       clientId: this.o.clientId ?? `perch-controller-${randomUUID().slice(0, 8)}`,
       ...(this.o.connectTimeoutMs === undefined ? {} : { timeoutMs: this.o.connectTimeoutMs }),
+      ...(this.persistent ? { sessionExpiryS: SESSION_EXPIRY_S } : {}),
     });
     this.client = client;
     client.on('connect', () => this.o.onReconnect?.());
@@ -141,6 +164,7 @@ export class ExternalBroker implements DeviceBus {
   }
 
   async stop(): Promise<void> {
-    await this.client?.endAsync();
+    // A clean stop ends the session: nobody will resume it under this random client id.
+    await this.client?.endAsync(false, this.persistent ? { properties: { sessionExpiryInterval: 0 } } : {});
   }
 }

@@ -44,6 +44,10 @@ export async function startHarness(
     tufLifetimes?: TufLifetimes;
     clock?: Clock;
     limits?: Record<string, number>;
+    /** The controller URL handed to devices at enrollment (e.g. a fault proxy in front of it). */
+    publicUrl?: string;
+    /** Mosquitto persistence in external mode (default off). */
+    persistence?: boolean;
   } = {},
 ): Promise<Harness> {
   const { dir, cleanup } = tempDir('perch-ctl-');
@@ -52,7 +56,7 @@ export async function startHarness(
   let mqttConfig: Record<string, unknown> = { mode: 'embedded', host: '127.0.0.1', port: 0 };
   if (options.mode === 'external') {
     // A generic MQTT 5 broker whose users the operator manages: a password file, no ACL.
-    mosquitto = await TestMosquitto.start({ persistence: false, users: EXTERNAL_USERS });
+    mosquitto = await TestMosquitto.start({ persistence: options.persistence ?? false, users: EXTERNAL_USERS });
     mqttConfig = {
       mode: 'external',
       url: mosquitto.url,
@@ -60,7 +64,7 @@ export async function startHarness(
       password: EXTERNAL_USERS['perch-controller'],
     };
   } else if (options.mode === 'mosquitto') {
-    perch = await startPerchBroker({ persistence: false });
+    perch = await startPerchBroker({ persistence: options.persistence ?? false });
     mosquitto = perch.broker;
     mqttConfig = {
       mode: 'mosquitto',
@@ -76,7 +80,7 @@ export async function startHarness(
   const config = controllerConfigSchema.parse({
     ...(options.config ?? {}),
     home: dir,
-    http: { host: '127.0.0.1', port: 0 },
+    http: { host: '127.0.0.1', port: 0, ...(options.publicUrl ? { publicUrl: options.publicUrl } : {}) },
     mqtt: mqttConfig,
     limits: options.limits ?? {},
     retention: {},
