@@ -28,7 +28,11 @@ const STEPS = ['download', 'verify', 'stage', 'trial-pointer', 'probation', 'tri
  * PERCH_TEST_KILL_AT=<step> and SIGKILLs itself there; a restarted agent must come up on a whole,
  * verified model (old or new, never none) and reach a settled state with the new one active.
  */
-(fs.existsSync(CLI) ? describe : describe.skip)('agent killed at each update step', () => {
+describe('agent killed at each update step', () => {
+  beforeAll(() => {
+    // npm test builds first; a missing build is a failure, not a silent skip.
+    if (!fs.existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npx tsc -b\` first`);
+  });
   let h: Harness;
   beforeAll(async () => {
     h = await startHarness();
