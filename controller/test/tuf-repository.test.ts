@@ -39,13 +39,40 @@ describe('TUF repository', () => {
     const repo = new TufRepository(dir, clock);
     await repo.open();
     await clock.advance(11 * HOUR);
-    expect(await repo.refresh()).toEqual({ timestamp: false, snapshot: false, targets: false });
+    expect(await repo.refresh()).toEqual({ root: false, timestamp: false, snapshot: false, targets: false });
     await clock.advance(2 * HOUR);
-    expect(await repo.refresh()).toEqual({ timestamp: true, snapshot: false, targets: false });
+    expect(await repo.refresh()).toEqual({ root: false, timestamp: true, snapshot: false, targets: false });
     expect(repo.versions().timestamp).toBe(2);
     await clock.advance(21 * DAY);
-    expect(await repo.refresh()).toEqual({ timestamp: true, snapshot: true, targets: false });
+    expect(await repo.refresh()).toEqual({ root: false, timestamp: true, snapshot: true, targets: false });
     expect(repo.versions()).toMatchObject({ snapshot: 2, timestamp: 3 });
+  });
+
+  it('renews the root with the same keys once less than a third of its life is left, and reopens on it', async () => {
+    const clock = new ManualClock();
+    const repo = new TufRepository(dir, clock);
+    await repo.open();
+    const v1 = (await repo.trustedRoot()) as { signed: Record<string, unknown> };
+    await clock.advance(240 * DAY);
+    expect((await repo.refresh()).root).toBe(false);
+    await clock.advance(5 * DAY);
+    expect((await repo.refresh()).root).toBe(true);
+    expect(repo.versions().root).toBe(2);
+    expect(fs.existsSync(path.join(dir, 'metadata', '2.root.json'))).toBe(true);
+    const v2 = (await repo.trustedRoot()) as {
+      signed: Record<string, unknown> & { expires: string; version: number };
+      signatures: unknown[];
+    };
+    expect(v2.signed.version).toBe(2);
+    expect(Date.parse(v2.signed.expires)).toBe(Math.floor((clock.now() + 365 * DAY) / 1000) * 1000);
+    // Keys and roles unchanged: only version and expiry move.
+    expect({ ...v2.signed, version: 1, expires: v1.signed.expires }).toEqual(v1.signed);
+    expect(v2.signatures).toHaveLength(1);
+    // Not again until the new root is itself close to expiry.
+    expect((await repo.refresh()).root).toBe(false);
+    const again = new TufRepository(dir, clock);
+    await again.open();
+    expect(again.versions().root).toBe(2);
   });
 
   it('adds targets as new signed versions and reopens where it left off', async () => {

@@ -137,21 +137,23 @@ export class TufRepository {
   }
 
   /**
-   * Re-signs what is close to expiry: the timestamp when less than half its life is left, snapshot and
-   * targets when less than a third. Called by the cron job; safe to call any time.
+   * Re-signs what is close to expiry: the timestamp when less than half its life is left, root, snapshot
+   * and targets when less than a third. Called by the cron job; safe to call any time.
    */
-  refresh(): Promise<{ timestamp: boolean; snapshot: boolean; targets: boolean }> {
+  refresh(): Promise<{ root: boolean; timestamp: boolean; snapshot: boolean; targets: boolean }> {
     return this.serial(async () => {
       const now = this.clock.now();
       const left = (md: { signed: { expires: string } }) => Date.parse(md.signed.expires) - now;
-      const out = { timestamp: false, snapshot: false, targets: false };
+      const root = left(this.root) < this.lifetimes.rootMs / 3;
+      if (root) await this.publishRoot();
+      const out = { root, timestamp: false, snapshot: false, targets: false };
       if (left(this.targets) < this.lifetimes.targetsMs / 3) {
         await this.publishTargets({ ...this.targets.signed.targets });
-        return { timestamp: true, snapshot: true, targets: true };
+        return { root, timestamp: true, snapshot: true, targets: true };
       }
       if (left(this.snapshot) < this.lifetimes.snapshotMs / 3) {
         await this.publishSnapshotAndTimestamp(this.targets.signed.version, this.snapshot.signed.version + 1);
-        return { timestamp: true, snapshot: true, targets: false };
+        return { root, timestamp: true, snapshot: true, targets: false };
       }
       if (left(this.timestamp) < this.lifetimes.timestampMs / 2) {
         await this.publishTimestamp(this.snapshot.signed.version, this.timestamp.signed.version + 1);
@@ -175,6 +177,25 @@ export class TufRepository {
       snapshot: this.snapshot.signed.version,
       timestamp: this.timestamp.signed.version,
     };
+  }
+
+  /**
+   * Publishes the next root version: same keys and thresholds, a new expiry, signed by the root key.
+   * Devices never re-enroll: tuf-js walks from the root they pinned through `<N+1>.root.json`, each
+   * checked against the keys of the one before, so the chain must be renewed before the newest root
+   * expires (an expired root in the middle of the chain is fine, an expired newest one is not).
+   */
+  private async publishRoot(): Promise<void> {
+    const version = this.root.signed.version + 1;
+    const next = Root.fromJSON({
+      ...(this.root.signed.toJSON() as JSONObject),
+      version,
+      expires: this.expires(this.lifetimes.rootMs),
+    });
+    const md = new Metadata(next);
+    md.sign(signerFor(this.keys.root));
+    await this.write(`${version}.root.json`, md);
+    this.root = md;
   }
 
   private async publishTargets(files: Record<string, TargetFile>): Promise<void> {

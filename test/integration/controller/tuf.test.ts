@@ -154,3 +154,45 @@ describe('TUF expiry', () => {
     }
   });
 });
+
+describe('TUF root renewal', () => {
+  it('a device enrolled with root v1 still verifies targets after v1 has expired, through the renewed root', async () => {
+    const DAY = 86_400_000;
+    // The repository was created 400 days ago: its first root (365 days) expired 35 days ago.
+    const tufClock = new ManualClock(Date.now() - 400 * DAY);
+    const h = await startHarness({ tufClock });
+    const tmp = tempDir('perch-tuf-root-');
+    try {
+      const d = await enroll(h);
+      expect((d.tufRoot as { signed: { version: number } }).signed.version).toBe(1);
+      const up = await uploadBundle(h, 'blazeface', '1', {
+        model: fs.readFileSync(fixturePath('blazeface.onnx')),
+        spec: JSON.stringify(BLAZEFACE_SPEC),
+        labels: 'face\n',
+      });
+      expect(up.status).toBe(201);
+      // 300 days in, 65 days before root v1 expires: the cron job renews it.
+      tufClock.set(Date.now() - 100 * DAY);
+      expect(await h.ctl.deps.tuf.refresh()).toMatchObject({ root: true });
+      // Today: the other roles are re-signed, root v2 (265 days left) is not renewed again.
+      tufClock.set(Date.now());
+      expect(await h.ctl.deps.tuf.refresh()).toMatchObject({ root: false, timestamp: true });
+
+      const dir = path.join(tmp.dir, 'device');
+      const updater = updaterFor(h, d, dir);
+      await updater.refresh();
+      const info = await updater.getTargetInfo('models/blazeface/1/bundle.tar');
+      expect(info?.custom).toMatchObject({ model: 'blazeface', version: '1' });
+      const file = await updater.downloadTarget(info!, path.join(dir, 'bundle.tar'));
+      expect(fs.statSync(file).size).toBe(info!.length);
+      const trusted = JSON.parse(fs.readFileSync(path.join(dir, 'metadata', 'root.json'), 'utf8')) as {
+        signed: { version: number; expires: string };
+      };
+      expect(trusted.signed.version).toBe(2);
+      expect(Date.parse(trusted.signed.expires)).toBeGreaterThan(Date.now());
+    } finally {
+      await h.close();
+      tmp.cleanup();
+    }
+  });
+});
