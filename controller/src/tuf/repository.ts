@@ -12,7 +12,19 @@ import {
   MetadataKind,
 } from '@tufjs/models';
 import { PerchError, type Clock } from '@perch/shared';
-import { loadRoleKeys, signerFor, ROLE_NAMES, type RoleKey, type RoleName } from './keys';
+import {
+  loadRoleKeys,
+  nextKeyFile,
+  roleKeyFromPem,
+  signerFor,
+  writeNewKey,
+  ROLE_NAMES,
+  type RoleKey,
+  type RoleName,
+} from './keys';
+
+/** Roles whose key `rotateKeys` replaces; the root key signs every root and is not rotated here. */
+export type RotatableRole = Exclude<RoleName, 'root'>;
 
 type JSONObject = Parameters<typeof Metadata.fromJSON>[1];
 
@@ -56,6 +68,10 @@ export class TufRepository {
     return path.join(this.dir, 'metadata');
   }
 
+  private get keysDir(): string {
+    return path.join(this.dir, 'keys');
+  }
+
   private expires(ms: number): string {
     return new Date(this.clock.now() + ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
   }
@@ -64,7 +80,7 @@ export class TufRepository {
   async open(): Promise<void> {
     await fs.mkdir(this.metadataDir, { recursive: true });
     const rootVersion = await this.latest('root');
-    this.keys = await loadRoleKeys(path.join(this.dir, 'keys'), rootVersion === 0);
+    this.keys = await loadRoleKeys(this.keysDir, rootVersion === 0);
     if (rootVersion === 0) {
       const root = new Root({
         version: 1,
@@ -85,6 +101,7 @@ export class TufRepository {
       return;
     }
     this.root = Metadata.fromJSON(MetadataKind.Root, await this.readJson(`${rootVersion}.root.json`));
+    await this.finishKeyRotation();
     for (const role of ROLE_NAMES) {
       const want = this.root.signed.roles[role]?.keyIDs ?? [];
       if (!want.includes(this.keys[role].key.keyID))
@@ -99,6 +116,87 @@ export class TufRepository {
       await this.readJson(`${await this.latest('snapshot')}.snapshot.json`),
     );
     this.timestamp = Metadata.fromJSON(MetadataKind.Timestamp, await this.readJson('timestamp.json'));
+    // A rotation cut short after its root: the other roles are still signed by the replaced keys.
+    const signedBy = (md: { signatures: Record<string, unknown> }, role: RoleName) =>
+      Object.keys(md.signatures).includes(this.keys[role].key.keyID);
+    if (
+      !signedBy(this.targets, 'targets') ||
+      !signedBy(this.snapshot, 'snapshot') ||
+      !signedBy(this.timestamp, 'timestamp')
+    ) {
+      await this.publishTargets({ ...this.targets.signed.targets });
+    }
+  }
+
+  /**
+   * Replaces the keys of `roles` (a leaked or retired online key). In order, each step durable before the
+   * next: the new keys are written beside the old ones (`<role>.pem.next`); the next root version lists
+   * them instead of the old ones, signed by the root key; the new keys replace the old files; targets,
+   * snapshot and timestamp are re-signed with them. tuf-js follows the new root from any older one, then
+   * refuses metadata signed by a removed key; after a timestamp or snapshot key change it also drops the
+   * versions it trusted, which recovers devices from a fast-forward attack. `open()` finishes a rotation
+   * that a crash cut short. Returns the new key ids.
+   */
+  rotateKeys(roles: readonly RotatableRole[]): Promise<Partial<Record<RotatableRole, string>>> {
+    return this.serial(async () => {
+      if (roles.length === 0) throw new PerchError('E_TUF_KEYS', 'no role to rotate');
+      for (const role of roles) {
+        if (!(ROLE_NAMES as readonly string[]).includes(role) || role === ('root' as RoleName))
+          throw new PerchError('E_TUF_KEYS', `cannot rotate the key of role ${String(role)}`);
+      }
+      const fresh: Partial<Record<RotatableRole, RoleKey>> = {};
+      for (const role of new Set(roles)) fresh[role] = await writeNewKey(nextKeyFile(this.keysDir, role));
+      await syncDir(this.keysDir);
+
+      const version = this.root.signed.version + 1;
+      const json = this.root.signed.toJSON() as {
+        keys: Record<string, unknown>;
+        roles: Record<string, { keyids: string[]; threshold: number }>;
+      };
+      for (const [role, key] of Object.entries(fresh) as Array<[RotatableRole, RoleKey]>) {
+        const old = this.keys[role].key.keyID;
+        json.roles[role] = { ...json.roles[role]!, keyids: [key.key.keyID] };
+        json.keys[key.key.keyID] = key.key.toJSON();
+        if (!Object.values(json.roles).some((r) => r.keyids.includes(old))) delete json.keys[old];
+      }
+      const md = new Metadata(
+        Root.fromJSON({
+          ...(json as unknown as JSONObject),
+          version,
+          expires: this.expires(this.lifetimes.rootMs),
+        }),
+      );
+      md.sign(signerFor(this.keys.root));
+      await this.write(`${version}.root.json`, md);
+      this.root = md;
+
+      await this.finishKeyRotation();
+      await this.publishTargets({ ...this.targets.signed.targets });
+      return Object.fromEntries(Object.entries(fresh).map(([role, key]) => [role, key.key.keyID]));
+    });
+  }
+
+  /** Moves `<role>.pem.next` into place when the trusted root lists it, and drops it when it does not. */
+  private async finishKeyRotation(): Promise<void> {
+    let moved = false;
+    for (const role of ROLE_NAMES) {
+      const next = nextKeyFile(this.keysDir, role);
+      let pem: string;
+      try {
+        pem = await fs.readFile(next, 'utf8');
+      } catch {
+        continue;
+      }
+      const key = roleKeyFromPem(pem, next);
+      if (this.root.signed.roles[role]?.keyIDs.includes(key.key.keyID)) {
+        await fs.rename(next, path.join(this.keysDir, `${role}.pem`));
+        this.keys[role] = key;
+      } else {
+        await fs.rm(next, { force: true });
+      }
+      moved = true;
+    }
+    if (moved) await syncDir(this.keysDir);
   }
 
   /** The current root, for devices to pin at enrollment. */
@@ -244,7 +342,13 @@ export class TufRepository {
   }
 
   private serial<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.chain.then(fn, fn);
+    const guarded = async () => {
+      // `perch-controller rotate-keys` may have written a new root and keys beside a running controller:
+      // sign nothing with keys the newest root no longer lists.
+      if ((await this.latest('root')) > this.root.signed.version) await this.open();
+      return fn();
+    };
+    const run = this.chain.then(guarded, guarded);
     this.chain = run.catch(() => undefined);
     return run;
   }
@@ -273,6 +377,15 @@ export class TufRepository {
       await fh.close();
     }
     await fs.rename(tmp, path.join(this.metadataDir, name));
+  }
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const fh = await fs.open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
   }
 }
 
