@@ -61,6 +61,8 @@ const toDesired = (a: Artifact, extra: Partial<DesiredModel> = {}): DesiredModel
 class ArtifactServer implements TargetResolver {
   readonly served = new Map<string, Buffer>();
   readonly signed = new Map<string, Artifact>();
+  /** Replaces the signed `custom` of a target path (as if the controller had signed something else). */
+  readonly custom = new Map<string, Record<string, unknown>>();
   tamper = false;
   requests = 0;
   private server = http.createServer((req, res) => {
@@ -98,7 +100,11 @@ class ArtifactServer implements TargetResolver {
       path: targetPath,
       length: a.tar.length,
       sha256: a.sha256,
-      custom: {},
+      custom: this.custom.get(targetPath) ?? {
+        model: a.name,
+        version: a.version,
+        securityVersion: a.securityVersion,
+      },
       url: `${this.base}/${a.sha256}.bundle.tar`,
       verify: (file: string) =>
         fs.readFileSync(file).equals(a.tar)
@@ -253,6 +259,60 @@ describe('Reconciler (real store, downloader and onnxruntime)', () => {
       error: { code: 'E_UPDATE_SECURITY_VERSION' },
     });
     expect(store.pointers('faces').current?.version).toBe('2.0.0');
+  });
+
+  it('refuses a desired state that claims a higher security version than the signed one, without downloading', async () => {
+    await apply([toDesired(v2)], 1);
+    const before = server.requests;
+    // v1 is signed with security version 1; the (unsigned) desired state claims 2 to pass the floor.
+    const report = await apply([toDesired(v1, { securityVersion: 2 })], 2);
+    expect(server.requests).toBe(before);
+    expect(report.models[0]).toMatchObject({
+      version: '1.0.0',
+      state: 'failed',
+      error: { code: 'E_UPDATE_SECURITY_VERSION_MISMATCH' },
+    });
+    expect(store.pointers('faces')).toMatchObject({ current: { version: '2.0.0' }, securityVersion: 2 });
+  });
+
+  it('does not reinstate the previous version from disk under a spoofed security version', async () => {
+    await apply([toDesired(v1)], 1);
+    await apply([toDesired(v2)], 2);
+    expect(store.pointers('faces').previous?.version).toBe('1.0.0');
+    // v1 is still on disk, so no download would ever look at its signed metadata.
+    const report = await apply([toDesired(v1, { securityVersion: 2 })], 3);
+    expect(report.models[0]).toMatchObject({
+      state: 'failed',
+      error: { code: 'E_UPDATE_SECURITY_VERSION_MISMATCH' },
+    });
+    expect(store.pointers('faces')).toMatchObject({
+      current: { version: '2.0.0', securityVersion: 2 },
+      securityVersion: 2,
+    });
+    expect(store.pointers('faces').trial).toBeUndefined();
+  });
+
+  it('does not raise the persisted security version on a desired claim, and installs once the claim is corrected', async () => {
+    // v1 is signed with 1; a desired state claiming 9 would lock the device out of versions 1..8.
+    const refused = await apply([toDesired(v1, { securityVersion: 9 })], 1);
+    expect(refused.models[0]).toMatchObject({ error: { code: 'E_UPDATE_SECURITY_VERSION_MISMATCH' } });
+    expect(store.pointers('faces')).toEqual({ securityVersion: 0 });
+    // The same bundle with the right claim goes through on the next retry.
+    await apply([toDesired(v1)], 2);
+    const runs = reconciler.runCount();
+    while (reconciler.runCount() === runs) await clock.advance(500);
+    await reconciler.idle();
+    expect(store.pointers('faces')).toMatchObject({
+      current: { version: '1.0.0', securityVersion: 1 },
+      securityVersion: 1,
+    });
+  });
+
+  it('refuses a signed target that carries no security version', async () => {
+    server.custom.set(`models/faces/1.0.0/bundle.tar`, { model: 'faces', version: '1.0.0' });
+    const report = await apply([toDesired(v1)], 1);
+    expect(report.models[0]).toMatchObject({ error: { code: 'E_UPDATE_SECURITY_VERSION_MISMATCH' } });
+    expect(store.pointers('faces').current).toBeUndefined();
   });
 
   it('gives up a trial after repeated crashes and keeps the previous model', async () => {

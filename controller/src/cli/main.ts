@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
-import { isPerchError } from '@perch/shared';
-import { loadControllerConfig, type ControllerConfig } from '../config';
+import { isPerchError, PerchError, systemClock } from '@perch/shared';
+import { controllerPaths, loadControllerConfig, type ControllerConfig } from '../config';
 import { initController } from '../controller';
 import { serve } from '../server';
+import { TufRepository, type RotatableRole } from '../tuf/repository';
 
 function config(opts: {
   config?: string;
@@ -72,6 +73,32 @@ common(
     const { adminToken, paths } = await initController(cfg);
     if (adminToken) console.log(adminToken);
     else console.error(`already initialised: ${paths.root} (admin token not shown again)`);
+  } catch (err) {
+    fail(err);
+  }
+});
+
+const ROTATABLE: readonly RotatableRole[] = ['timestamp', 'snapshot', 'targets'];
+
+common(
+  program
+    .command('rotate-keys')
+    .description(
+      'replace TUF online keys through a new root signed by the root key; devices follow it on their next refresh',
+    )
+    .requiredOption('--role <role...>', `roles whose key to replace: ${ROTATABLE.join(', ')}`),
+).action(async (opts: { role: string[]; config?: string; home?: string }) => {
+  try {
+    const roles = opts.role.map((r) => {
+      if (!(ROTATABLE as readonly string[]).includes(r))
+        throw new PerchError('E_TUF_KEYS', `cannot rotate role ${r}: one of ${ROTATABLE.join(', ')}`);
+      return r as RotatableRole;
+    });
+    const tuf = new TufRepository(controllerPaths(config(opts).home).tuf, systemClock);
+    await tuf.open();
+    const ids = await tuf.rotateKeys(roles);
+    for (const [role, id] of Object.entries(ids)) console.log(`${role} ${id}`);
+    console.error(`root version ${tuf.versions().root} published`);
   } catch (err) {
     fail(err);
   }

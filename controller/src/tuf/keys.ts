@@ -53,12 +53,34 @@ export async function loadRoleKeys(dir: string, create: boolean): Promise<Record
       pem = privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
       await fs.writeFile(file, pem, { mode: 0o600, flag: 'wx' });
     }
-    try {
-      const privateKey = createPrivateKey(pem);
-      out[role] = { privateKey, key: tufKey(createPublicKey(privateKey)) };
-    } catch (err) {
-      throw new PerchError('E_TUF_KEYS', `TUF ${role} key ${file} is unreadable`, undefined, { cause: err });
-    }
+    out[role] = roleKeyFromPem(pem, file);
   }
   return out;
+}
+
+export function roleKeyFromPem(pem: string, file: string): RoleKey {
+  try {
+    const privateKey = createPrivateKey(pem);
+    return { privateKey, key: tufKey(createPublicKey(privateKey)) };
+  } catch (err) {
+    throw new PerchError('E_TUF_KEYS', `TUF key ${file} is unreadable`, undefined, { cause: err });
+  }
+}
+
+/** Where a new key waits until the root that trusts it is written (see `TufRepository.rotateKeys`). */
+export const nextKeyFile = (dir: string, role: RoleName) => path.join(dir, `${role}.pem.next`);
+
+/** Makes a new Ed25519 key and writes it (0600, fsynced) to `file`, replacing a leftover one. */
+export async function writeNewKey(file: string): Promise<RoleKey> {
+  const { privateKey } = generateKeyPairSync('ed25519');
+  const pem = privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
+  await fs.rm(file, { force: true });
+  const fh = await fs.open(file, 'wx', 0o600);
+  try {
+    await fh.writeFile(pem);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  return roleKeyFromPem(pem, file);
 }

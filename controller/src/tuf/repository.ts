@@ -12,7 +12,19 @@ import {
   MetadataKind,
 } from '@tufjs/models';
 import { PerchError, type Clock } from '@perch/shared';
-import { loadRoleKeys, signerFor, ROLE_NAMES, type RoleKey, type RoleName } from './keys';
+import {
+  loadRoleKeys,
+  nextKeyFile,
+  roleKeyFromPem,
+  signerFor,
+  writeNewKey,
+  ROLE_NAMES,
+  type RoleKey,
+  type RoleName,
+} from './keys';
+
+/** Roles whose key `rotateKeys` replaces; the root key signs every root and is not rotated here. */
+export type RotatableRole = Exclude<RoleName, 'root'>;
 
 type JSONObject = Parameters<typeof Metadata.fromJSON>[1];
 
@@ -56,6 +68,10 @@ export class TufRepository {
     return path.join(this.dir, 'metadata');
   }
 
+  private get keysDir(): string {
+    return path.join(this.dir, 'keys');
+  }
+
   private expires(ms: number): string {
     return new Date(this.clock.now() + ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
   }
@@ -64,7 +80,7 @@ export class TufRepository {
   async open(): Promise<void> {
     await fs.mkdir(this.metadataDir, { recursive: true });
     const rootVersion = await this.latest('root');
-    this.keys = await loadRoleKeys(path.join(this.dir, 'keys'), rootVersion === 0);
+    this.keys = await loadRoleKeys(this.keysDir, rootVersion === 0);
     if (rootVersion === 0) {
       const root = new Root({
         version: 1,
@@ -85,6 +101,7 @@ export class TufRepository {
       return;
     }
     this.root = Metadata.fromJSON(MetadataKind.Root, await this.readJson(`${rootVersion}.root.json`));
+    await this.finishKeyRotation();
     for (const role of ROLE_NAMES) {
       const want = this.root.signed.roles[role]?.keyIDs ?? [];
       if (!want.includes(this.keys[role].key.keyID))
@@ -99,6 +116,87 @@ export class TufRepository {
       await this.readJson(`${await this.latest('snapshot')}.snapshot.json`),
     );
     this.timestamp = Metadata.fromJSON(MetadataKind.Timestamp, await this.readJson('timestamp.json'));
+    // A rotation cut short after its root: the other roles are still signed by the replaced keys.
+    const signedBy = (md: { signatures: Record<string, unknown> }, role: RoleName) =>
+      Object.keys(md.signatures).includes(this.keys[role].key.keyID);
+    if (
+      !signedBy(this.targets, 'targets') ||
+      !signedBy(this.snapshot, 'snapshot') ||
+      !signedBy(this.timestamp, 'timestamp')
+    ) {
+      await this.publishTargets({ ...this.targets.signed.targets });
+    }
+  }
+
+  /**
+   * Replaces the keys of `roles` (a leaked or retired online key). In order, each step durable before the
+   * next: the new keys are written beside the old ones (`<role>.pem.next`); the next root version lists
+   * them instead of the old ones, signed by the root key; the new keys replace the old files; targets,
+   * snapshot and timestamp are re-signed with them. tuf-js follows the new root from any older one, then
+   * refuses metadata signed by a removed key; after a timestamp or snapshot key change it also drops the
+   * versions it trusted, which recovers devices from a fast-forward attack. `open()` finishes a rotation
+   * that a crash cut short. Returns the new key ids.
+   */
+  rotateKeys(roles: readonly RotatableRole[]): Promise<Partial<Record<RotatableRole, string>>> {
+    return this.serial(async () => {
+      if (roles.length === 0) throw new PerchError('E_TUF_KEYS', 'no role to rotate');
+      for (const role of roles) {
+        if (!(ROLE_NAMES as readonly string[]).includes(role) || role === ('root' as RoleName))
+          throw new PerchError('E_TUF_KEYS', `cannot rotate the key of role ${String(role)}`);
+      }
+      const fresh: Partial<Record<RotatableRole, RoleKey>> = {};
+      for (const role of new Set(roles)) fresh[role] = await writeNewKey(nextKeyFile(this.keysDir, role));
+      await syncDir(this.keysDir);
+
+      const version = this.root.signed.version + 1;
+      const json = this.root.signed.toJSON() as {
+        keys: Record<string, unknown>;
+        roles: Record<string, { keyids: string[]; threshold: number }>;
+      };
+      for (const [role, key] of Object.entries(fresh) as Array<[RotatableRole, RoleKey]>) {
+        const old = this.keys[role].key.keyID;
+        json.roles[role] = { ...json.roles[role]!, keyids: [key.key.keyID] };
+        json.keys[key.key.keyID] = key.key.toJSON();
+        if (!Object.values(json.roles).some((r) => r.keyids.includes(old))) delete json.keys[old];
+      }
+      const md = new Metadata(
+        Root.fromJSON({
+          ...(json as unknown as JSONObject),
+          version,
+          expires: this.expires(this.lifetimes.rootMs),
+        }),
+      );
+      md.sign(signerFor(this.keys.root));
+      await this.write(`${version}.root.json`, md);
+      this.root = md;
+
+      await this.finishKeyRotation();
+      await this.publishTargets({ ...this.targets.signed.targets });
+      return Object.fromEntries(Object.entries(fresh).map(([role, key]) => [role, key.key.keyID]));
+    });
+  }
+
+  /** Moves `<role>.pem.next` into place when the trusted root lists it, and drops it when it does not. */
+  private async finishKeyRotation(): Promise<void> {
+    let moved = false;
+    for (const role of ROLE_NAMES) {
+      const next = nextKeyFile(this.keysDir, role);
+      let pem: string;
+      try {
+        pem = await fs.readFile(next, 'utf8');
+      } catch {
+        continue;
+      }
+      const key = roleKeyFromPem(pem, next);
+      if (this.root.signed.roles[role]?.keyIDs.includes(key.key.keyID)) {
+        await fs.rename(next, path.join(this.keysDir, `${role}.pem`));
+        this.keys[role] = key;
+      } else {
+        await fs.rm(next, { force: true });
+      }
+      moved = true;
+    }
+    if (moved) await syncDir(this.keysDir);
   }
 
   /** The current root, for devices to pin at enrollment. */
@@ -137,21 +235,23 @@ export class TufRepository {
   }
 
   /**
-   * Re-signs what is close to expiry: the timestamp when less than half its life is left, snapshot and
-   * targets when less than a third. Called by the cron job; safe to call any time.
+   * Re-signs what is close to expiry: the timestamp when less than half its life is left, root, snapshot
+   * and targets when less than a third. Called by the cron job; safe to call any time.
    */
-  refresh(): Promise<{ timestamp: boolean; snapshot: boolean; targets: boolean }> {
+  refresh(): Promise<{ root: boolean; timestamp: boolean; snapshot: boolean; targets: boolean }> {
     return this.serial(async () => {
       const now = this.clock.now();
       const left = (md: { signed: { expires: string } }) => Date.parse(md.signed.expires) - now;
-      const out = { timestamp: false, snapshot: false, targets: false };
+      const root = left(this.root) < this.lifetimes.rootMs / 3;
+      if (root) await this.publishRoot();
+      const out = { root, timestamp: false, snapshot: false, targets: false };
       if (left(this.targets) < this.lifetimes.targetsMs / 3) {
         await this.publishTargets({ ...this.targets.signed.targets });
-        return { timestamp: true, snapshot: true, targets: true };
+        return { root, timestamp: true, snapshot: true, targets: true };
       }
       if (left(this.snapshot) < this.lifetimes.snapshotMs / 3) {
         await this.publishSnapshotAndTimestamp(this.targets.signed.version, this.snapshot.signed.version + 1);
-        return { timestamp: true, snapshot: true, targets: false };
+        return { root, timestamp: true, snapshot: true, targets: false };
       }
       if (left(this.timestamp) < this.lifetimes.timestampMs / 2) {
         await this.publishTimestamp(this.snapshot.signed.version, this.timestamp.signed.version + 1);
@@ -175,6 +275,25 @@ export class TufRepository {
       snapshot: this.snapshot.signed.version,
       timestamp: this.timestamp.signed.version,
     };
+  }
+
+  /**
+   * Publishes the next root version: same keys and thresholds, a new expiry, signed by the root key.
+   * Devices never re-enroll: tuf-js walks from the root they pinned through `<N+1>.root.json`, each
+   * checked against the keys of the one before, so the chain must be renewed before the newest root
+   * expires (an expired root in the middle of the chain is fine, an expired newest one is not).
+   */
+  private async publishRoot(): Promise<void> {
+    const version = this.root.signed.version + 1;
+    const next = Root.fromJSON({
+      ...(this.root.signed.toJSON() as JSONObject),
+      version,
+      expires: this.expires(this.lifetimes.rootMs),
+    });
+    const md = new Metadata(next);
+    md.sign(signerFor(this.keys.root));
+    await this.write(`${version}.root.json`, md);
+    this.root = md;
   }
 
   private async publishTargets(files: Record<string, TargetFile>): Promise<void> {
@@ -223,7 +342,13 @@ export class TufRepository {
   }
 
   private serial<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.chain.then(fn, fn);
+    const guarded = async () => {
+      // `perch-controller rotate-keys` may have written a new root and keys beside a running controller:
+      // sign nothing with keys the newest root no longer lists.
+      if ((await this.latest('root')) > this.root.signed.version) await this.open();
+      return fn();
+    };
+    const run = this.chain.then(guarded, guarded);
     this.chain = run.catch(() => undefined);
     return run;
   }
@@ -252,6 +377,15 @@ export class TufRepository {
       await fh.close();
     }
     await fs.rename(tmp, path.join(this.metadataDir, name));
+  }
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const fh = await fs.open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
   }
 }
 

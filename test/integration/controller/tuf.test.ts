@@ -1,7 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { createPrivateKey, createPublicKey } from 'node:crypto';
 import { BaseFetcher, Updater } from 'tuf-js';
+import { Metadata, MetadataKind, MetaFile, Timestamp } from '@tufjs/models';
 import { ManualClock } from '@perch/shared';
+import { signerFor, tufKey } from '../../../controller/src/tuf/keys';
 import { fixturePath } from '../../helpers/fixtures';
 import { tempDir } from '../../helpers/tmp';
 import { api, BLAZEFACE_SPEC, enroll, startHarness, uploadBundle, type Harness } from './harness';
@@ -27,7 +30,9 @@ class DeviceFetcher extends BaseFetcher {
 function updaterFor(h: Harness, d: { deviceToken: string; tufRoot: unknown }, dir: string): Updater {
   const metadataDir = path.join(dir, 'metadata');
   fs.mkdirSync(metadataDir, { recursive: true });
-  fs.writeFileSync(path.join(metadataDir, 'root.json'), JSON.stringify(d.tufRoot));
+  // A device pins the root once; later updaters in the same folder start from what it trusts by then.
+  const rootFile = path.join(metadataDir, 'root.json');
+  if (!fs.existsSync(rootFile)) fs.writeFileSync(rootFile, JSON.stringify(d.tufRoot));
   return new Updater({
     metadataDir,
     metadataBaseUrl: `${h.ctl.url}/tuf/metadata`,
@@ -148,6 +153,117 @@ describe('TUF expiry', () => {
       tufClock.set(Date.now());
       await h.ctl.deps.tuf.refresh();
       await updaterFor(h, d, path.join(tmp.dir, 'b')).refresh();
+    } finally {
+      await h.close();
+      tmp.cleanup();
+    }
+  });
+});
+
+describe('TUF root renewal', () => {
+  it('a device enrolled with root v1 still verifies targets after v1 has expired, through the renewed root', async () => {
+    const DAY = 86_400_000;
+    // The repository was created 400 days ago: its first root (365 days) expired 35 days ago.
+    const tufClock = new ManualClock(Date.now() - 400 * DAY);
+    const h = await startHarness({ tufClock });
+    const tmp = tempDir('perch-tuf-root-');
+    try {
+      const d = await enroll(h);
+      expect((d.tufRoot as { signed: { version: number } }).signed.version).toBe(1);
+      const up = await uploadBundle(h, 'blazeface', '1', {
+        model: fs.readFileSync(fixturePath('blazeface.onnx')),
+        spec: JSON.stringify(BLAZEFACE_SPEC),
+        labels: 'face\n',
+      });
+      expect(up.status).toBe(201);
+      // 300 days in, 65 days before root v1 expires: the cron job renews it.
+      tufClock.set(Date.now() - 100 * DAY);
+      expect(await h.ctl.deps.tuf.refresh()).toMatchObject({ root: true });
+      // Today: the other roles are re-signed, root v2 (265 days left) is not renewed again.
+      tufClock.set(Date.now());
+      expect(await h.ctl.deps.tuf.refresh()).toMatchObject({ root: false, timestamp: true });
+
+      const dir = path.join(tmp.dir, 'device');
+      const updater = updaterFor(h, d, dir);
+      await updater.refresh();
+      const info = await updater.getTargetInfo('models/blazeface/1/bundle.tar');
+      expect(info?.custom).toMatchObject({ model: 'blazeface', version: '1' });
+      const file = await updater.downloadTarget(info!, path.join(dir, 'bundle.tar'));
+      expect(fs.statSync(file).size).toBe(info!.length);
+      const trusted = JSON.parse(fs.readFileSync(path.join(dir, 'metadata', 'root.json'), 'utf8')) as {
+        signed: { version: number; expires: string };
+      };
+      expect(trusted.signed.version).toBe(2);
+      expect(Date.parse(trusted.signed.expires)).toBeGreaterThan(Date.now());
+    } finally {
+      await h.close();
+      tmp.cleanup();
+    }
+  });
+});
+
+/** Writes a timestamp signed with `pem` in place of the served one, as a holder of that key would serve it. */
+function forgeTimestamp(h: Harness, version: (current: number) => number, pem: string): void {
+  const served = path.join(h.ctl.deps.tuf.metadataDir, 'timestamp.json');
+  const current = Metadata.fromJSON(
+    MetadataKind.Timestamp,
+    JSON.parse(fs.readFileSync(served, 'utf8')) as Parameters<typeof Metadata.fromJSON>[1],
+  );
+  const forged = new Metadata(
+    new Timestamp({
+      version: version(current.signed.version),
+      specVersion: '1.0.31',
+      expires: current.signed.expires,
+      snapshotMeta: new MetaFile({ version: current.signed.snapshotMeta.version }),
+    }),
+  );
+  const privateKey = createPrivateKey(pem);
+  forged.sign(signerFor({ privateKey, key: tufKey(createPublicKey(privateKey)) }));
+  fs.writeFileSync(served, JSON.stringify(forged.toJSON()));
+}
+
+describe('TUF key rotation', () => {
+  it('recovers devices from a fast-forward attack with a leaked timestamp key, and then refuses that key', async () => {
+    const h = await startHarness();
+    const tmp = tempDir('perch-tuf-rotate-');
+    try {
+      const up = await uploadBundle(h, 'blazeface', '1', {
+        model: fs.readFileSync(fixturePath('blazeface.onnx')),
+        spec: JSON.stringify(BLAZEFACE_SPEC),
+        labels: 'face\n',
+      });
+      expect(up.status).toBe(201);
+      const d = await enroll(h);
+      const dir = path.join(tmp.dir, 'device');
+      await updaterFor(h, d, dir).refresh();
+
+      // The timestamp key leaks; its holder serves timestamp version 100000 and the device trusts it.
+      const leaked = fs.readFileSync(
+        path.join(h.ctl.deps.tuf.metadataDir, '..', 'keys', 'timestamp.pem'),
+        'utf8',
+      );
+      forgeTimestamp(h, () => 100_000, leaked);
+      await updaterFor(h, d, dir).refresh();
+      // From now on every honest timestamp looks like a rollback to the device.
+      await h.ctl.deps.tuf.resignTimestamp();
+      await expect(updaterFor(h, d, dir).refresh()).rejects.toThrow(/less than current version 100000/);
+
+      await h.ctl.deps.tuf.rotateKeys(['timestamp', 'snapshot', 'targets']);
+      const updater = updaterFor(h, d, dir);
+      await updater.refresh();
+      const info = await updater.getTargetInfo('models/blazeface/1/bundle.tar');
+      expect(info).toBeDefined();
+      await updater.downloadTarget(info!, path.join(dir, 'bundle.tar'));
+      const trusted = JSON.parse(fs.readFileSync(path.join(dir, 'metadata', 'root.json'), 'utf8')) as {
+        signed: { version: number };
+      };
+      expect(trusted.signed.version).toBe(2);
+
+      // The removed key signs nothing the device accepts any more.
+      forgeTimestamp(h, (v) => v + 1, leaked);
+      await expect(updaterFor(h, d, dir).refresh()).rejects.toThrow(/timestamp was signed by 0\/1 keys/);
+      await h.ctl.deps.tuf.resignTimestamp();
+      await updaterFor(h, d, dir).refresh();
     } finally {
       await h.close();
       tmp.cleanup();

@@ -56,6 +56,9 @@ function nextModelStep(model: DesiredModel, view: ModelView, input: PlanInput): 
     return extra ? { kind: 'collect', name: model.name } : undefined;
   }
   if (blocking(input.failures[failureKey(model.name, model.sha256)], input.now)) return undefined;
+  // A first filter on the unsigned desired value, so that an older version is refused before any
+  // download. The value that counts is the signed one: the reconciler refuses a desired state that
+  // differs from it (E_UPDATE_SECURITY_VERSION_MISMATCH) and persists only the signed one.
   if (model.securityVersion < p.securityVersion) {
     return {
       kind: 'reject',

@@ -19,6 +19,7 @@ import type { ActiveModel, PipelineHost } from '../pipelines-port';
 import type { Probation } from '../probation';
 import type { ResolvedTarget, TargetResolver } from '../tuf-client';
 import { failureKey, plan, type Failure, type ModelView, type PlanInput } from './planner';
+import { signedSecurityVersion } from './security-version';
 import { describeStep, runStep, type Executors, type Step, type StepOf } from './steps';
 
 /** Codes that a later attempt may cure; all others wait for a different desired version. */
@@ -33,6 +34,9 @@ const RETRYABLE = new Set<string>([
   'E_UPDATE_NO_SPACE',
   'E_UPDATE_HASH_MISMATCH',
   'E_UPDATE_TARGET_UNKNOWN',
+  // Keyed by name@sha256 like every failure: a permanent one would block the same bundle for good
+  // once a corrected desired state names it again.
+  'E_UPDATE_SECURITY_VERSION_MISMATCH',
   'E_AGENT_STATE_DB',
   'E_INTERNAL',
 ]);
@@ -344,7 +348,10 @@ export class Reconciler {
 
   private async target(model: DesiredModel): Promise<ResolvedTarget> {
     const cached = this.targets.get(model.target);
-    if (cached) return cached;
+    if (cached) {
+      signedSecurityVersion(model, cached.custom);
+      return cached;
+    }
     const resolver = this.deps.resolver();
     if (!resolver) throw new PerchError('E_AGENT_NOT_ENROLLED', 'no update metadata before enrollment');
     const target = await resolver.resolve(model.target);
@@ -359,12 +366,27 @@ export class Reconciler {
         },
       );
     }
+    signedSecurityVersion(model, target.custom);
     this.targets.set(model.target, target);
     return target;
   }
 
-  private ref(model: DesiredModel): ModelRef {
-    return { sha256: model.sha256, version: model.version, securityVersion: model.securityVersion };
+  /**
+   * The ref that probation and activation persist. Its security version is the signed one: from the
+   * trial pointer when this version is already on trial (it was taken from the signed target when the
+   * trial began, so a crash during the trial can be recovered offline), else from the signed target.
+   * A version already on disk (the previous one, or staged before a restart) never went through
+   * `target()` in this run, so this is also where such a version meets its signed metadata.
+   */
+  private async signedRef(model: DesiredModel): Promise<ModelRef> {
+    const trial = this.deps.store.pointers(model.name).trial;
+    let securityVersion: number;
+    if (trial?.sha256 === model.sha256) {
+      securityVersion = signedSecurityVersion(model, { securityVersion: trial.securityVersion });
+    } else {
+      securityVersion = signedSecurityVersion(model, (await this.target(model)).custom);
+    }
+    return { sha256: model.sha256, version: model.version, securityVersion };
   }
 
   private setProgress(model: DesiredModel, state: ReportedModel['state'], progress?: number): void {
@@ -441,7 +463,7 @@ export class Reconciler {
     },
     probation: async (step) => {
       const model = step.model;
-      const ref = this.ref(model);
+      const ref = await this.signedRef(model);
       this.deps.store.beginTrial(model.name, ref);
       this.setProgress(model, 'trial');
       this.killPoint('probation');
@@ -457,13 +479,12 @@ export class Reconciler {
       }
       this.deps.store.passTrial(model.name, model.sha256);
     },
-    activate: (step) => {
-      this.deps.store.activate(step.model.name, this.ref(step.model));
+    activate: async (step) => {
+      this.deps.store.activate(step.model.name, await this.signedRef(step.model));
       this.clearFailure(step.model);
       this.deps.counters.inc('models.activated');
       this.deps.logger.info('model activated', { model: step.model.name, version: step.model.version });
       this.progress.delete(step.model.name);
-      return Promise.resolve();
     },
     reject: (step) => Promise.reject(new PerchError(step.code, step.message)),
     revert: (step) => {

@@ -55,6 +55,12 @@ export const agentErrors = defineErrors({
     meaning: 'The desired model has a lower security version than the one installed; it is refused.',
     action: 'Re-issue the old model under the current security version to roll back.',
   },
+  E_UPDATE_SECURITY_VERSION_MISMATCH: {
+    meaning:
+      'The desired state names a security version that differs from the one in the signed target (custom.securityVersion), or the signed target has none; nothing was installed.',
+    action:
+      'The desired state was altered or is stale: check the controller and the broker ACLs; retried with backoff, so a corrected desired state goes through.',
+  },
   E_UPDATE_BUNDLE_INVALID: {
     meaning: 'The model bundle is not a valid ustar archive with model.onnx, spec.json and labels.txt.',
     action: 'Re-upload the bundle; the controller should have rejected it.',
