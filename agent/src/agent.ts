@@ -32,6 +32,7 @@ import { NoopPipelineHost, type PipelineHost, type PipelineHostFactory } from '.
 import { OnnxProbation, type Probation } from './core/probation';
 import { Reconciler, type ReconcileReport } from './core/reconcile/reconciler';
 import { createNotifier, watchdogIntervalMs, type Notifier } from './core/systemd/sd-notify';
+import { pipelinesHealthCheck } from './core/systemd/watchdog-health';
 import { Watchdog } from './core/systemd/watchdog';
 import { messageId, TelemetryCollector, TelemetrySchedule } from './core/telemetry';
 import { TufClient } from './core/tuf-client';
@@ -326,15 +327,9 @@ export class Agent {
             check: () =>
               this.sender?.healthy(config.watchdog.outboxStallS * 1000) ? undefined : 'no acknowledgement',
           },
-          {
-            name: 'pipelines',
-            check: () => {
-              const failed = (this.pipelines?.stats() ?? [])
-                .filter((p) => p.state === 'failed')
-                .map((p) => p.id);
-              return failed.length ? `failed: ${failed.join(',')}` : undefined;
-            },
-          },
+          // A failed pipeline is reported, not restarted through systemd (a restart cannot fix a bad
+          // config); a running pipeline that takes items and finishes none does stop the pings.
+          pipelinesHealthCheck(() => this.pipelines?.stats() ?? [], clock),
         ],
         clock,
         this.log('watchdog'),
