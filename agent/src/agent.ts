@@ -491,6 +491,8 @@ export async function startAgent(config: AgentConfig, overrides: AgentOverrides 
   try {
     await agent.start();
   } catch (err) {
+    const code = err instanceof PerchError ? err.code : 'E_INTERNAL';
+    agent.logger.error('agent start failed', { code, err: err instanceof Error ? err.message : String(err) });
     await agent.stop('start failed');
     throw err;
   }

@@ -5,6 +5,9 @@ import { startAgent, type Agent } from '../agent';
 import { loadAgentConfig } from '../core/config';
 import { createPipelineHost } from '../pipeline/host';
 
+/** Start failures that only a configuration change fixes. */
+const CONFIG_CODES = new Set(['E_CONFIG_INVALID', 'E_AGENT_NOT_ENROLLED']);
+
 /**
  * `perch-agent`: loads the configuration (flags > PERCH_* environment > file > defaults), starts the
  * agent, and on SIGTERM/SIGINT stops it gracefully within the configured timeout and exits 0.
@@ -68,7 +71,8 @@ async function main(argv: string[]): Promise<void> {
   } catch (err) {
     if (stopping) return;
     console.error(isPerchError(err) ? `${err.code}: ${err.message}` : String(err));
-    process.exit(1);
+    // 2: the configuration cannot work as it is (like an invalid file above); 1: anything else.
+    process.exit(isPerchError(err) && CONFIG_CODES.has(err.code) ? 2 : 1);
   }
 }
 
