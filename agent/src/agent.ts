@@ -195,6 +195,7 @@ export class Agent {
         },
       },
       snapshotsDir: paths.snapshotsDir,
+      logger: this.logger,
     });
     this.pipelines = ha.wrap(host);
     const store = new ModelStore(paths.modelsDir, this.log('store'), counters, this.killPoint);

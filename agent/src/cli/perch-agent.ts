@@ -64,7 +64,9 @@ async function main(argv: string[]): Promise<void> {
   });
   try {
     agent = await startAgent(config, {
-      // The real pipelines (agent/src/pipeline) behind the core's PipelineHost port.
+      // The real pipelines (agent/src/pipeline) behind the core's PipelineHost port; deps carry the
+      // agent's logger. No MQTT client: a sensor-mqtt source connects to the broker of its own config,
+      // since the device login may not subscribe outside its desired state and commands (README).
       pipelineHost: (deps) => createPipelineHost(deps),
     });
     if (stopping) await agent.stop();
