@@ -47,7 +47,7 @@ function capturingLogger(level: string, lines: Line[]): Logger {
 }
 
 /** The agent with the real pipeline host (as perch-agent wires it) against the real controller. */
-describe('agent logging of pipelines', () => {
+describe('agent logging and run-time settings', () => {
   let h: Harness;
   let tmp: ReturnType<typeof tempDir>;
   let agent: Agent | undefined;
@@ -68,6 +68,8 @@ describe('agent logging of pipelines', () => {
   });
   afterAll(async () => h?.close());
 
+  let hostLogger: Logger | undefined;
+
   async function startAgent(lines: Line[], logLevel: 'warn' | 'info') {
     const config = agentConfigSchema.parse({
       stateDir: tmp.dir,
@@ -81,7 +83,10 @@ describe('agent logging of pipelines', () => {
     agent = new Agent(config, {
       logger: capturingLogger(logLevel, lines),
       env: {},
-      pipelineHost: (deps) => createPipelineHost(deps),
+      pipelineHost: (deps) => {
+        hostLogger = deps.logger;
+        return createPipelineHost(deps);
+      },
     });
     await agent.start();
     await waitFor(() => agent!.session?.connected, { what: 'mqtt connect' });
@@ -117,5 +122,64 @@ describe('agent logging of pipelines', () => {
     });
     // The agent's level applies to the pipelines too: nothing below warn from anyone.
     expect(lines.filter((l) => l.level === 'info' || l.level === 'debug')).toEqual([]);
+  });
+
+  it("applies the desired state's telemetryIntervalS and logLevel at run time, reports them, and restores its own", async () => {
+    const lines: Line[] = [];
+    const a = await startAgent(lines, 'info');
+    const deviceId = a.credentials!.deviceId;
+    const probe = childLogger(hostLogger!, 'pipelines');
+    probe.debug('probe at info');
+    const reportedConfig = async () => {
+      const r = await api<{ reported?: { agent?: { config?: unknown } } }>(
+        h,
+        'GET',
+        `/api/v1/devices/${deviceId}`,
+        h.adminToken,
+      );
+      return JSON.stringify(r.body.reported?.agent?.config);
+    };
+    const points = async () => {
+      const r = await api<{ points?: { count: number }[] }>(
+        h,
+        'GET',
+        `/api/v1/telemetry?device=${deviceId}&metric=agent.uptime_s`,
+        h.adminToken,
+      );
+      return (r.body.points ?? []).reduce((n, p) => n + p.count, 0);
+    };
+    expect(await points()).toBe(0); // every hour: none yet
+
+    const put = await api(h, 'PUT', `/api/v1/devices/${deviceId}/desired`, h.adminToken, {
+      models: [],
+      pipelines: [],
+      config: { telemetryIntervalS: 1, logLevel: 'debug' },
+    });
+    expect(put.status).toBe(200);
+    const changed = { telemetryIntervalS: 1, logLevel: 'debug' };
+    await waitFor(async () => (await reportedConfig()) === JSON.stringify(changed), {
+      what: 'the new settings reported',
+    });
+    expect(a.runtimeConfig()).toEqual(changed);
+    expect(lines).toContainEqual(
+      expect.objectContaining({ message: 'runtime config applied', from: 'desired' }),
+    );
+    // Rescheduled: telemetry arrives now, long before the configured hour.
+    await waitFor(async () => (await points()) >= 2, { what: 'telemetry every second' });
+    probe.debug('probe at debug');
+
+    const back = await api(h, 'PUT', `/api/v1/devices/${deviceId}/desired`, h.adminToken, {
+      models: [],
+      pipelines: [],
+    });
+    expect(back.status).toBe(200);
+    const own = { telemetryIntervalS: 3600, logLevel: 'info' };
+    await waitFor(async () => (await reportedConfig()) === JSON.stringify(own), {
+      what: 'the own settings reported',
+    });
+    probe.debug('probe at info again');
+    expect(lines.filter((l) => l.message.startsWith('probe')).map((l) => l.message)).toEqual([
+      'probe at debug',
+    ]);
   });
 });
