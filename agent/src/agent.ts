@@ -6,11 +6,13 @@ import {
   decodeMessage,
   encodeMessage,
   PerchError,
+  setLogLevel,
   systemClock,
   topics,
   type Clock,
   type DesiredState,
   type Logger,
+  type LogLevel,
   type ReportedState,
 } from '@perch/shared';
 import { CommandLog } from './core/command-log';
@@ -84,6 +86,8 @@ export class Agent {
   private lastReport: ReconcileReport | undefined;
   private reportDirty = false;
   private stopped = false;
+  /** Settings the desired state may change while running; undefined until the first is applied. */
+  private runtime: RuntimeConfig | undefined;
 
   constructor(
     readonly config: AgentConfig,
@@ -196,6 +200,7 @@ export class Agent {
         },
       },
       snapshotsDir: paths.snapshotsDir,
+      logger: this.logger,
     });
     this.pipelines = ha.wrap(host);
     const store = new ModelStore(paths.modelsDir, this.log('store'), counters, this.killPoint);
@@ -311,11 +316,12 @@ export class Agent {
     const cached = this.loadDesiredCache();
     if (cached) this.reconciler.setDesired(this.withLocalPipelines(cached));
     else this.reconciler.trigger();
+    this.applyRuntimeConfig(cached);
     // Discovery waits for the first pipelines applied, unless there is no desired state to apply.
     ha.start(cached !== undefined);
     session.start();
     this.poller.resume();
-    this.telemetry.start(config.telemetry.intervalS * 1000);
+    this.telemetry.start(this.runtimeConfig().telemetryIntervalS * 1000);
     const period = watchdogIntervalMs(this.env);
     if (period !== undefined) {
       this.watchdog = new Watchdog(
@@ -378,11 +384,46 @@ export class Agent {
   private acceptDesired(desired: DesiredState): void {
     const accepted = this.reconciler?.setDesired(this.withLocalPipelines(desired));
     if (!accepted) return;
+    this.applyRuntimeConfig(desired);
     try {
       writeFileAtomic(this.paths.desiredCache, JSON.stringify(desired));
     } catch (err) {
       this.logger.warn('cannot cache the desired state', { err: String(err) });
     }
+  }
+
+  /** The telemetry interval and log level in effect. */
+  runtimeConfig(): RuntimeConfig {
+    return (
+      this.runtime ?? { telemetryIntervalS: this.config.telemetry.intervalS, logLevel: this.config.logLevel }
+    );
+  }
+
+  /**
+   * The desired state's `config` overrides the agent's own telemetry interval and log level while it is
+   * set; a desired state without it restores them. A change reschedules telemetry, sets the level of
+   * the agent's logger (every child follows it) and is reported.
+   */
+  private applyRuntimeConfig(desired: DesiredState | undefined): void {
+    const next: RuntimeConfig = {
+      telemetryIntervalS: desired?.config?.telemetryIntervalS ?? this.config.telemetry.intervalS,
+      logLevel: desired?.config?.logLevel ?? this.config.logLevel,
+    };
+    const prev = this.runtimeConfig();
+    const first = this.runtime === undefined;
+    this.runtime = next;
+    if (!first && prev.telemetryIntervalS === next.telemetryIntervalS && prev.logLevel === next.logLevel)
+      return;
+    // At start the logger already has the configured level (or the one a caller gave it).
+    if (first ? desired?.config?.logLevel !== undefined : prev.logLevel !== next.logLevel)
+      setLogLevel(this.logger, next.logLevel);
+    const telemetry = this.telemetry;
+    if (telemetry?.intervalMs !== undefined && telemetry.intervalMs !== next.telemetryIntervalS * 1000)
+      telemetry.start(next.telemetryIntervalS * 1000);
+    if (first && !desired?.config) return;
+    this.logger.info('runtime config applied', { ...next, from: desired?.config ? 'desired' : 'local' });
+    this.reportDirty = true;
+    this.publishReport();
   }
 
   private loadDesiredCache(): DesiredState | undefined {
@@ -420,7 +461,7 @@ export class Agent {
           ? { error: { code: p.lastError.code, message: p.lastError.message.slice(0, 2000) } }
           : {}),
       })),
-      agent: { version: AGENT_VERSION, startedAt: this.startedAt },
+      agent: { version: AGENT_VERSION, startedAt: this.startedAt, config: this.runtimeConfig() },
       ...(r?.untrustedTime ? { untrustedTime: true } : {}),
     };
   }
@@ -480,12 +521,20 @@ export class Agent {
   }
 }
 
+/** What the desired state's `config` may change at run time. */
+export interface RuntimeConfig {
+  telemetryIntervalS: number;
+  logLevel: LogLevel;
+}
+
 /** Builds and starts an agent. */
 export async function startAgent(config: AgentConfig, overrides: AgentOverrides = {}): Promise<Agent> {
   const agent = new Agent(config, overrides);
   try {
     await agent.start();
   } catch (err) {
+    const code = err instanceof PerchError ? err.code : 'E_INTERNAL';
+    agent.logger.error('agent start failed', { code, err: err instanceof Error ? err.message : String(err) });
     await agent.stop('start failed');
     throw err;
   }

@@ -31,8 +31,10 @@ describe('device ACL (embedded broker, same rules as the dynamic-security roles)
   it.each([
     ['perch/v1/devices/cam-1/desired', true],
     ['perch/v1/devices/cam-1/cmd/+', true],
-    ['perch/v1/devices/cam-1/cmd/report-now', true],
     ['homeassistant/status', true],
+    // Only `cmd/+`, as the Mosquitto role: no single command, no `cmd` itself.
+    ['perch/v1/devices/cam-1/cmd/report-now', false],
+    ['perch/v1/devices/cam-1/cmd', false],
     ['perch/v1/devices/cam-1/cmd/#', false],
     ['perch/v1/devices/cam-1/#', false],
     ['perch/v1/devices/cam-2/desired', false],

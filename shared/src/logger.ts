@@ -57,6 +57,17 @@ export function childLogger(parent: Logger, namespace: string, meta: Record<stri
   return child;
 }
 
+/**
+ * Changes the level at run time for a logger, its root and every child logger of that root: winston
+ * children inherit `level` from the root (their prototype) and the transports filter on the root's.
+ */
+export function setLogLevel(logger: Logger, level: LogLevel): void {
+  let target: object | null = logger;
+  while (target && !Object.prototype.hasOwnProperty.call(target, 'level'))
+    target = Object.getPrototypeOf(target) as object | null;
+  ((target ?? logger) as Logger).level = level;
+}
+
 /** The namespace a logger writes under. */
 export function namespaceOf(logger: Logger): string | undefined {
   return (

@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import winston from 'winston';
-import { childLogger, createLogger, namespaceOf } from '@perch/shared';
+import { childLogger, createLogger, namespaceOf, setLogLevel } from '@perch/shared';
 
 function capture(logger: winston.Logger): string[] {
   const lines: string[] = [];
@@ -51,5 +51,24 @@ describe('createLogger', () => {
     log.warn('no');
     log.error('yes');
     expect(lines.map((l) => (JSON.parse(l) as { message: string }).message)).toEqual(['yes']);
+  });
+
+  it('changes the level at run time for the logger, its parents and its children alike', () => {
+    const agent = createLogger({ namespace: 'agent', level: 'info' });
+    const lines = capture(agent);
+    const pipelines = childLogger(agent, 'pipelines');
+    const source = childLogger(pipelines, 'source');
+    source.debug('before');
+    setLogLevel(pipelines, 'debug');
+    source.debug('debug 1');
+    agent.debug('debug 2');
+    setLogLevel(agent, 'warn');
+    pipelines.info('after');
+    source.warn('warned');
+    expect(lines.map((l) => (JSON.parse(l) as { message: string }).message)).toEqual([
+      'debug 1',
+      'debug 2',
+      'warned',
+    ]);
   });
 });

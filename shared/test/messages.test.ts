@@ -57,7 +57,7 @@ const valid: { [K in MessageKind]: MessageOf<K> } = {
     settled: false,
     models: [{ name: 'faces', version: '1.2.0', sha256: sha, state: 'downloading', progress: 42 }],
     pipelines: [{ id: 'front-door', state: 'running', model: 'faces' }],
-    agent: { version: '0.1.0', startedAt: ts },
+    agent: { version: '0.1.0', startedAt: ts, config: { telemetryIntervalS: 60, logLevel: 'info' } },
   },
   status: { v: 1, state: 'online', ts },
   telemetry: {
@@ -162,6 +162,14 @@ describe('message schemas', () => {
       'reported',
       'progress over 100',
       (m) => ({ ...m, models: [{ ...(m.models as object[])[0], progress: 101 }] }),
+    ],
+    [
+      'reported',
+      'unknown log level in effect',
+      (m) => ({
+        ...m,
+        agent: { ...(m.agent as object), config: { telemetryIntervalS: 60, logLevel: 'trace' } },
+      }),
     ],
     ['status', 'unknown state', (m) => ({ ...m, state: 'maybe' })],
     ['telemetry', 'metric name with a slash', (m) => ({ ...m, metrics: { 'a/b': 1 } })],

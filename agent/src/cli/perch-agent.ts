@@ -5,6 +5,9 @@ import { startAgent, type Agent } from '../agent';
 import { loadAgentConfig } from '../core/config';
 import { createPipelineHost } from '../pipeline/host';
 
+/** Start failures that only a configuration change fixes. */
+const CONFIG_CODES = new Set(['E_CONFIG_INVALID', 'E_AGENT_NOT_ENROLLED']);
+
 /**
  * `perch-agent`: loads the configuration (flags > PERCH_* environment > file > defaults), starts the
  * agent, and on SIGTERM/SIGINT stops it gracefully within the configured timeout and exits 0.
@@ -61,14 +64,17 @@ async function main(argv: string[]): Promise<void> {
   });
   try {
     agent = await startAgent(config, {
-      // The real pipelines (agent/src/pipeline) behind the core's PipelineHost port.
+      // The real pipelines (agent/src/pipeline) behind the core's PipelineHost port; deps carry the
+      // agent's logger. No MQTT client: a sensor-mqtt source connects to the broker of its own config,
+      // since the device login may not subscribe outside its desired state and commands (README).
       pipelineHost: (deps) => createPipelineHost(deps),
     });
     if (stopping) await agent.stop();
   } catch (err) {
     if (stopping) return;
     console.error(isPerchError(err) ? `${err.code}: ${err.message}` : String(err));
-    process.exit(1);
+    // 2: the configuration cannot work as it is (like an invalid file above); 1: anything else.
+    process.exit(isPerchError(err) && CONFIG_CODES.has(err.code) ? 2 : 1);
   }
 }
 

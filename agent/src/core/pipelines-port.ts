@@ -1,4 +1,4 @@
-import type { PipelineConfig } from '@perch/shared';
+import type { Logger, PipelineConfig } from '@perch/shared';
 import type { EventSink, ModelBundle, PipelineStats } from '../pipeline/types';
 
 /** A verified model ready for a pipeline: its bytes were re-hashed against the signed sha256 just now. */
@@ -14,6 +14,8 @@ export interface PipelineHostDeps {
   /** The outbox: events go out through it. */
   readonly events: EventSink;
   readonly snapshotsDir: string;
+  /** The agent's logger: the host logs under `<its namespace>:pipelines` and follows its level. */
+  readonly logger?: Logger;
 }
 
 /**

@@ -132,6 +132,7 @@ export class TelemetryCollector {
 /** Runs the collector on a schedule through the clock; `now()` publishes out of schedule. */
 export class TelemetrySchedule {
   private timer: unknown;
+  private period: number | undefined;
 
   constructor(
     private readonly publish: () => void,
@@ -139,9 +140,16 @@ export class TelemetrySchedule {
     private readonly logger: Logger,
   ) {}
 
+  /** Starts, or restarts with a new period. */
   start(intervalMs: number): void {
     this.stop();
+    this.period = intervalMs;
     this.timer = this.clock.setInterval(() => this.now(), intervalMs);
+  }
+
+  /** The current period; undefined while stopped. */
+  get intervalMs(): number | undefined {
+    return this.period;
   }
 
   now(): void {
@@ -155,5 +163,6 @@ export class TelemetrySchedule {
   stop(): void {
     this.clock.clearInterval(this.timer as never);
     this.timer = undefined;
+    this.period = undefined;
   }
 }

@@ -15,7 +15,6 @@ import { createPipeline } from './runner';
 import type { InferenceOptions, PipelineHandle, PipelineOptions, PipelineStats, Source } from './types';
 
 export interface PipelineHostOptions extends PipelineHostDeps {
-  readonly logger?: Logger;
   readonly clock?: Clock;
   /** Passed to every source (spawn, ffmpeg path, MQTT client for sensor-mqtt ...). */
   readonly sourceDeps?: SourceDeps;
@@ -142,7 +141,12 @@ export class DefaultPipelineHost implements PipelineHost {
     this.entries.set(config.id, entry);
     let source: Source;
     try {
-      const sourceDeps: SourceDeps = { ...this.opts.sourceDeps, id: config.id, clock: this.clock };
+      const sourceDeps: SourceDeps = {
+        logger: childLogger(this.log, 'source', { pipeline: config.id }),
+        ...this.opts.sourceDeps,
+        id: config.id,
+        clock: this.clock,
+      };
       source = this.opts.makeSource
         ? this.opts.makeSource(config, sourceDeps)
         : createSource(withPipelineRate(config), sourceDeps);

@@ -286,9 +286,23 @@ export const sensorMqttSourceSchema = z
       .max(1024)
       .refine(validTopicFilter, 'must be an MQTT topic filter: no NUL, + and # only as whole levels, # last'),
     qos: z.union([z.literal(0), z.literal(1), z.literal(2)]).default(0),
+    /**
+     * The broker the sensor publishes to; the source opens its own connection there. Required in
+     * perch-agent: the device's own MQTT login may subscribe only to its desired state and commands.
+     */
+    url: z
+      .url({ protocol: /^(mqtts?|wss?)$/ })
+      .max(2048)
+      .optional(),
+    username: z.string().min(1).max(256).optional(),
+    password: z.string().min(1).max(1024).optional(),
     ...sensorCommon,
   })
   .superRefine(fieldsMatchChannels)
+  .superRefine((v, ctx) => {
+    if (v.url === undefined && (v.username !== undefined || v.password !== undefined))
+      ctx.addIssue({ code: 'custom', path: ['url'], message: 'username and password need a url' });
+  })
   .transform(withSensorDefaults);
 
 export const sourceConfigSchema = z.discriminatedUnion('kind', [

@@ -31,7 +31,7 @@ export function parseSourceConfig(value: unknown): SourceConfig {
 
 /**
  * Builds the source a config describes. Nothing runs until `start(onItem)`. Throws E_CONFIG_INVALID for a
- * bad config (including sensor-mqtt without an MQTT client in deps).
+ * bad config (including sensor-mqtt with neither a `url` nor an MQTT client in deps).
  */
 export function createSource(
   config: SourceConfigInput | SourceConfig | unknown,
@@ -57,10 +57,11 @@ export function createSource(
     case 'sensor-file':
       return new SensorFileSource(cfg, d);
     case 'sensor-mqtt':
+      if (cfg.url !== undefined) return new SensorMqttSource(cfg, undefined, d);
       if (!d.mqtt) {
         throw new PerchError(
           'E_CONFIG_INVALID',
-          'a sensor-mqtt source needs the agent MQTT client (deps.mqtt)',
+          'a sensor-mqtt source needs a broker `url` (its own connection) or an MQTT client in deps.mqtt',
         );
       }
       return new SensorMqttSource(cfg, d.mqtt, d);

@@ -2,7 +2,7 @@ import { systemClock, type Clock } from '@perch/shared';
 import { defaultBackoff, type BackoffOptions } from './backoff';
 import { silentLogger, type SourceLogger } from './logger';
 import { defaultSpawn, type SpawnFn } from './spawn';
-import type { SensorMqttClient } from './sensor-mqtt';
+import { defaultSensorMqttConnect, type SensorMqttClient, type SensorMqttConnect } from './sensor-mqtt';
 
 /** What sources take from the world; every field is a seam with a production default. */
 export interface SourceDeps {
@@ -18,8 +18,10 @@ export interface SourceDeps {
   readonly random?: () => number;
   /** HTTP for snapshot URLs; default the global fetch. */
   readonly fetch?: typeof fetch;
-  /** The agent's connected mqtt.js client; required for sensor-mqtt. */
+  /** A connected mqtt.js client shared with the embedder; used by a sensor-mqtt source without `url`. */
   readonly mqtt?: SensorMqttClient;
+  /** Opens the own connection of a sensor-mqtt source with `url`; default mqtt.js `connect`. */
+  readonly mqttConnect?: SensorMqttConnect;
 }
 
 export interface ResolvedDeps {
@@ -31,6 +33,7 @@ export interface ResolvedDeps {
   readonly random: () => number;
   readonly fetch: typeof fetch;
   readonly mqtt: SensorMqttClient | undefined;
+  readonly mqttConnect: SensorMqttConnect;
 }
 
 export function resolveDeps(
@@ -46,6 +49,7 @@ export function resolveDeps(
     random: deps.random ?? Math.random,
     fetch: deps.fetch ?? globalThis.fetch,
     mqtt: deps.mqtt,
+    mqttConnect: deps.mqttConnect ?? defaultSensorMqttConnect,
   };
 }
 

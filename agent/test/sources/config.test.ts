@@ -65,8 +65,26 @@ describe('source config', () => {
     expect(parseSourceConfig({ kind: 'sensor-mqtt', topic: '+/x/#' })).toMatchObject({ topic: '+/x/#' });
   });
 
-  it('needs an MQTT client for sensor-mqtt', () => {
-    expect(() => createSource({ kind: 'sensor-mqtt', topic: 't' })).toThrow(/MQTT client/);
+  it('needs a broker url or an MQTT client for sensor-mqtt', () => {
+    expect(() => createSource({ kind: 'sensor-mqtt', topic: 't' })).toThrow(/broker `url`.*MQTT client/);
+    // With its own broker nothing is needed from deps, and nothing connects before start().
+    const connect = jest.fn();
+    const own = createSource(
+      { kind: 'sensor-mqtt', topic: 't', url: 'mqtts://broker.local:8883', username: 'u', password: 'p' },
+      { mqttConnect: connect },
+    );
+    expect(own.itemKind).toBe('sensor');
+    expect(connect).not.toHaveBeenCalled();
+  });
+
+  it('takes mqtt(s)/ws(s) broker urls for sensor-mqtt, and credentials only with a url', () => {
+    for (const url of ['mqtt://b:1883', 'mqtts://b', 'ws://b/mqtt', 'wss://b/mqtt'])
+      expect(parseSourceConfig({ kind: 'sensor-mqtt', topic: 't', url })).toMatchObject({ url });
+    for (const url of ['http://b', 'b:1883', 'file:///x'])
+      expect(() => parseSourceConfig({ kind: 'sensor-mqtt', topic: 't', url })).toThrow(/source\.url/);
+    expect(() => parseSourceConfig({ kind: 'sensor-mqtt', topic: 't', username: 'u' })).toThrow(
+      /source\.url/,
+    );
   });
 
   it('builds a source of the right item kind without starting anything', () => {

@@ -5,7 +5,7 @@ import { assertId } from '@perch/shared';
  * dynamic-security roles in `../broker/dynsec-acl.ts`: a device publishes anywhere in its own subtree
  * except `desired` and `cmd/...` (the agent's Home Assistant state topics live under `<id>/ha/...`),
  * plus its own device-based discovery topic `homeassistant/device/<id>/config`; it subscribes only to
- * its own `desired`, its `cmd/+` (or one command) and `homeassistant/status`.
+ * its own `desired`, its `cmd/+` and `homeassistant/status` (literally: not one command, no wildcard of its own).
  */
 export interface AclOptions {
   prefix: string;
@@ -33,11 +33,9 @@ export function mayPublish(deviceId: string, topic: string, o: AclOptions): bool
   return rest !== 'desired' && rest !== 'cmd' && !rest.startsWith('cmd/');
 }
 
+/** Exactly the three filters the Mosquitto role grants (`subscribeLiteral`); the agent uses no other. */
 export function maySubscribe(deviceId: string, filter: string, o: AclOptions): boolean {
   const own = base(deviceId, o);
   const ha = o.homeAssistantPrefix ?? 'homeassistant';
-  if (filter === `${own}desired` || filter === `${own}cmd/+` || filter === `${ha}/status`) return true;
-  if (!filter.startsWith(`${own}cmd/`)) return false;
-  const name = filter.slice(`${own}cmd/`.length);
-  return /^[a-z0-9][a-z0-9-]{0,63}$/.test(name);
+  return filter === `${own}desired` || filter === `${own}cmd/+` || filter === `${ha}/status`;
 }

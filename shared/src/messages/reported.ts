@@ -55,6 +55,13 @@ export const reportedStateSchema = z.strictObject({
   agent: z.strictObject({
     version: z.string().min(1).max(64),
     startedAt: timestampSchema,
+    /** The settings in effect: the desired state's `config`, else the agent's own configuration. */
+    config: z
+      .strictObject({
+        telemetryIntervalS: z.number().int().min(1).max(86_400),
+        logLevel: z.enum(['error', 'warn', 'info', 'debug']),
+      })
+      .optional(),
   }),
   /** Set when the device clock is before the build time and metadata expiry cannot be trusted. */
   untrustedTime: z.boolean().optional(),

@@ -88,8 +88,15 @@ export async function ensureEnrolled(
 ): Promise<Credentials> {
   const existing = loadCredentials(options.credentialsFile);
   if (existing) return existing;
-  if (!options.token) {
-    throw new PerchError('E_AGENT_NOT_ENROLLED', 'not enrolled and no enrollment token (PERCH_ENROLL_TOKEN)');
+  // Without both there is nothing to retry: a clear startup error instead of endless E_AGENT_ENROLL_FAILED.
+  const missing = [
+    ...(options.controllerUrl ? [] : ['controllerUrl (PERCH_CONTROLLER_URL or --controller-url)']),
+    ...(options.token ? [] : ['enrollToken (PERCH_ENROLL_TOKEN or --enroll-token)']),
+  ];
+  if (missing.length > 0 || !options.token) {
+    throw new PerchError('E_AGENT_NOT_ENROLLED', `not enrolled and no ${missing.join(' and no ')} is set`, {
+      missing: missing.map((m) => m.split(' ')[0]),
+    });
   }
   const backoff = new Backoff({
     baseMs: options.retryBaseMs ?? 2000,

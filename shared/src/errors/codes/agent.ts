@@ -3,9 +3,10 @@ import { defineErrors } from '../define';
 /** Codes raised by the agent domain. Add new codes here; docs/ERRORS.md is regenerated from the registry. */
 export const agentErrors = defineErrors({
   E_AGENT_NOT_ENROLLED: {
-    meaning: 'The agent has no stored credentials and no enrollment token to obtain them.',
+    meaning:
+      'The agent has no stored credentials and lacks the enrollment token or the controller URL to obtain them; it exits with status 2.',
     action:
-      'Set PERCH_ENROLL_TOKEN (and PERCH_CONTROLLER_URL) to a token from `perchctl enroll-tokens create`.',
+      'Set PERCH_CONTROLLER_URL and PERCH_ENROLL_TOKEN (a token from `perchctl enroll-tokens create`), then restart the agent.',
   },
   E_AGENT_ENROLL_FAILED: {
     meaning:

@@ -73,7 +73,8 @@ export const sourcesErrors = defineErrors({
     action: 'Check the path and the permissions of the sensor file.',
   },
   E_SOURCE_MQTT: {
-    meaning: 'A sensor MQTT source could not subscribe to its topic.',
-    action: "Check the topic and the ACL of the agent's MQTT user.",
+    meaning: 'A sensor MQTT source could not connect to its broker or subscribe to its topic.',
+    action:
+      "Check the source's url, username and password, and that the broker ACL lets that login read the topic.",
   },
 });
