@@ -22,6 +22,7 @@ export interface ExternalBrokerOptions {
 }
 
 const CONTROL = '$CONTROL/dynamic-security/v1';
+const CONTROL_RESPONSE = `${CONTROL}/response`;
 
 /**
  * External broker mode (Mosquitto, MQTT 5). The controller subscribes to every device's reported,
@@ -52,7 +53,7 @@ export class ExternalBroker implements DeviceBus {
       if (++connects > 1) this.o.onReconnect?.();
     });
     client.on('message', (topic, payload) => {
-      if (topic === `${CONTROL}/response`) return this.onControlResponse(payload);
+      if (topic === CONTROL_RESPONSE) return this.onControlResponse(payload);
       this.o.onMessage({ topic, payload });
     });
     client.on('error', (err) => this.o.logger.warn('external broker error', { err: err.message }));
@@ -84,7 +85,7 @@ export class ExternalBroker implements DeviceBus {
     const filters = (['reported', 'status', 'telemetry', 'events', 'cmd-result'] as const).map(
       (k) => `${share}${topics.all(k, this.o.topicPrefix)}`,
     );
-    if (this.o.dynamicSecurity) filters.push(`${CONTROL}/response`);
+    if (this.o.dynamicSecurity) filters.push(CONTROL_RESPONSE);
     await client.subscribeAsync(filters, { qos: 1 });
     if (this.o.dynamicSecurity) await this.ensureControllerRole();
   }
