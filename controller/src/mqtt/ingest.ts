@@ -58,7 +58,11 @@ export interface IngestOptions {
   metrics: IngestMetrics;
   topicPrefix: string;
   maxPayloadBytes: number;
-  /** Messages per transaction. */
+  /**
+   * Most messages per transaction (default 4000). Under load the flush delay usually cuts the batch
+   * first; bigger transactions rewrite each B-tree page fewer times per row. 4000 rows hold the event
+   * loop for ~15 ms.
+   */
   batchSize?: number;
   /** Longest a message waits in memory before its batch is written (default 50 ms). */
   flushDelayMs?: number;
@@ -95,7 +99,7 @@ export class Ingest implements IngestSink {
   processed = 0;
 
   constructor(private readonly o: IngestOptions) {
-    this.batchSize = o.batchSize ?? 1000;
+    this.batchSize = o.batchSize ?? 4000;
     this.flushDelayMs = o.flushDelayMs ?? 50;
     this.maxQueue = o.maxQueue ?? 50_000;
   }
