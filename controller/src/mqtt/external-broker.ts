@@ -33,7 +33,7 @@ const CONTROL_RESPONSE = `${CONTROL}/response`;
  * leaves at most one event-loop turn later. mqtt.js's own per-packet cork nests inside this one, and
  * a write that meets back-pressure still waits for 'drain', which the uncork brings.
  */
-function coalesceAcks(client: MqttClient): void {
+export function coalesceAcks(client: MqttClient): void {
   let corked: Duplex | undefined;
   client.on('packetreceive', () => {
     const stream = client.stream as Duplex;
