@@ -13,7 +13,7 @@ export { ControllerMetrics } from './metrics';
 export { TufRepository, DEFAULT_LIFETIMES, type TufLifetimes } from './tuf/repository';
 export { ArtifactStore } from './models/artifacts';
 export { EmbeddedBroker } from './mqtt/embedded-broker';
-export { ExternalBroker } from './mqtt/external-broker';
+export { ExternalBroker, coalesceAcks } from './mqtt/external-broker';
 export type { DeviceBus, InboundMessage } from './mqtt/bus';
 export { Ingest, type IngestSink } from './mqtt/ingest';
 export { enrollChallenge, type EnrollRequest, type EnrollResult } from './enrollment';

@@ -1,9 +1,14 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import YAML from 'yaml';
+import type YAML from 'yaml';
 import type { z } from 'zod';
 import { PerchError } from './errors';
 import { safeJsonParse } from './decode';
+
+// The yaml package (72 modules) is loaded only when a .yaml/.yml file is read: most processes read
+// JSON or no file at all, and an idle agent should not carry it (test/bench/agent.js).
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const loadYaml = () => require('yaml') as typeof YAML;
 
 /**
  * Configuration is loaded once per program: defaults, then a JSON or YAML file, then `PERCH_*`
@@ -96,7 +101,7 @@ export function readConfigFile(file: string, maxBytes = 1024 * 1024): Record<str
   const ext = path.extname(file).toLowerCase();
   if (ext === '.yaml' || ext === '.yml') {
     try {
-      value = YAML.parse(text, { maxAliasCount: 100, uniqueKeys: true });
+      value = loadYaml().parse(text, { maxAliasCount: 100, uniqueKeys: true });
     } catch (err) {
       throw new PerchError(
         'E_CONFIG_FILE',

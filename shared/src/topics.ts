@@ -75,6 +75,8 @@ export const topics = {
     `${checkPrefix(prefix)}/${PROTOCOL_VERSION}/devices/+/${kind}`,
 } as const;
 
+const KIND_SET: ReadonlySet<string> = new Set(TOPIC_KINDS);
+
 /** Parses a concrete topic of the Perch tree. Never throws. */
 export function parseTopic(topic: string, prefix = DEFAULT_PREFIX): Result<ParsedTopic> {
   const unknown = () =>
@@ -82,9 +84,14 @@ export function parseTopic(topic: string, prefix = DEFAULT_PREFIX): Result<Parse
   if (typeof topic !== 'string' || !PREFIX_PATTERN.test(prefix)) return unknown();
   const head = `${prefix}/${PROTOCOL_VERSION}/devices/`;
   if (!topic.startsWith(head)) return unknown();
-  const rest = topic.slice(head.length).split('/');
-  const [deviceId, kind, name, ...extra] = rest;
-  if (extra.length > 0 || deviceId === undefined || kind === undefined) return unknown();
+  // {deviceId}/{kind}[/{name}] after the head, cut with indexOf: this runs for every ingested message.
+  const idEnd = topic.indexOf('/', head.length);
+  if (idEnd === -1) return unknown();
+  const kindEnd = topic.indexOf('/', idEnd + 1);
+  if (kindEnd !== -1 && topic.indexOf('/', kindEnd + 1) !== -1) return unknown();
+  const deviceId = topic.slice(head.length, idEnd);
+  const kind = kindEnd === -1 ? topic.slice(idEnd + 1) : topic.slice(idEnd + 1, kindEnd);
+  const name = kindEnd === -1 ? undefined : topic.slice(kindEnd + 1);
   if (!isValidId(deviceId)) {
     return fail(new PerchError('E_INVALID_ID', `device id in topic does not match the id pattern`));
   }
@@ -94,7 +101,7 @@ export function parseTopic(topic: string, prefix = DEFAULT_PREFIX): Result<Parse
       return fail(new PerchError('E_INVALID_ID', 'command name in topic is not a valid id'));
     return ok({ kind: 'cmd', deviceId, name });
   }
-  if (name !== undefined || !(TOPIC_KINDS as readonly string[]).includes(kind)) return unknown();
+  if (name !== undefined || !KIND_SET.has(kind)) return unknown();
   return ok({ kind: kind as TopicKind, deviceId });
 }
 

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import {
   assertId,
   assertPublishable,
@@ -110,6 +111,43 @@ describe('parseTopic', () => {
     const parsed = parseTopic(topic);
     expect(parsed.ok).toBe(false);
     if (!parsed.ok) expect(parsed.error.code).toBe(code);
+  });
+});
+
+/** parseTopic as first written (split on '/'), kept to check the indexOf version against. */
+function referenceParse(topic: string, prefix = 'perch'): string {
+  const head = `${prefix}/v1/devices/`;
+  if (!topic.startsWith(head)) return 'E_TOPIC_UNKNOWN';
+  const [deviceId, kind, name, ...extra] = topic.slice(head.length).split('/');
+  if (extra.length > 0 || deviceId === undefined || kind === undefined) return 'E_TOPIC_UNKNOWN';
+  if (!isValidId(deviceId)) return 'E_INVALID_ID';
+  if (kind === 'cmd') {
+    if (name === undefined) return 'E_TOPIC_UNKNOWN';
+    return isValidId(name) ? JSON.stringify({ kind, deviceId, name }) : 'E_INVALID_ID';
+  }
+  if (name !== undefined || !(TOPIC_KINDS as readonly string[]).includes(kind)) return 'E_TOPIC_UNKNOWN';
+  return JSON.stringify({ kind, deviceId });
+}
+
+describe('parseTopic against the split-based reference (property)', () => {
+  it('agrees on every topic, well-formed or not', () => {
+    const level = fc.oneof(
+      fc.constantFrom(...TOPIC_KINDS, 'dev-1', 'x', '', 'Dev', '+', '#', 'a'.repeat(65)),
+      fc.stringMatching(/^[a-z0-9-]{0,6}$/),
+      fc.string({ maxLength: 6 }),
+    );
+    const topic = fc.oneof(
+      fc.array(level, { maxLength: 5 }).map((levels) => ['perch/v1/devices', ...levels].join('/')),
+      fc.string({ maxLength: 40 }),
+      fc.string({ maxLength: 20 }).map((s) => `perch/v1/devices/${s}`),
+    );
+    fc.assert(
+      fc.property(topic, (t) => {
+        const got = parseTopic(t);
+        expect(got.ok ? JSON.stringify(got.value) : got.error.code).toBe(referenceParse(t));
+      }),
+      { numRuns: 5000 },
+    );
   });
 });
 

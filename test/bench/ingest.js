@@ -67,7 +67,12 @@ if (process.argv[2] === '--publisher') {
 }
 
 // ---------------------------------------------------------------- parent
-const { startController, controllerConfigSchema, enrollChallenge } = require('@perch/controller');
+const {
+  startController,
+  controllerConfigSchema,
+  enrollChallenge,
+  coalesceAcks,
+} = require('@perch/controller');
 const { createLogger, topics } = require('@perch/shared');
 const mqtt = require('mqtt');
 
@@ -221,6 +226,9 @@ async function main() {
         protocolVersion: 5,
       });
       await new Promise((r, j) => (counter.once('connect', r), counter.once('error', j)));
+      // The same acknowledgement batching as the controller's client: both sides differ only in what
+      // they do with a message, not in how they talk MQTT.
+      coalesceAcks(counter);
       let counted = 0;
       counter.on('message', () => counted++);
       await counter.subscribeAsync(topics.all('telemetry'), { qos: 1 });

@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { BaseFetcher, Updater } from 'tuf-js';
-import { DownloadHTTPError, ExpiredMetadataError } from 'tuf-js/dist/error';
+import type * as TufJs from 'tuf-js';
+import type { Updater } from 'tuf-js';
+import type * as TufErrors from 'tuf-js/dist/error';
 import { PerchError, type Clock, type Logger } from '@perch/shared';
 import type { Counters } from './counters';
 import { writeFileAtomic } from './fs-atomic';
@@ -28,25 +29,32 @@ export interface TargetResolver {
   downloadHeaders(): Record<string, string>;
 }
 
-class BearerFetcher extends BaseFetcher {
-  constructor(
-    private readonly token: string,
-    private readonly timeoutMs: number,
-  ) {
-    super();
-  }
+/*
+ * tuf-js (with @tufjs/models, minimatch, make-fetch-happen's helpers) is loaded on first use: an agent
+ * spends most of its life with no update to check, and loading it at start cost ~3 MB of RSS
+ * (test/bench/agent.js). require() keeps it synchronous and the module cache shares it.
+ */
+/* eslint-disable @typescript-eslint/no-require-imports */
+const loadTuf = () => require('tuf-js') as typeof TufJs;
+const loadTufErrors = () => require('tuf-js/dist/error') as typeof TufErrors;
+/* eslint-enable @typescript-eslint/no-require-imports */
 
-  override async fetch(url: string): Promise<ReadableStream<Uint8Array<ArrayBuffer>>> {
-    const response = await fetch(url, {
-      headers: { Authorization: `Bearer ${this.token}`, 'User-Agent': 'perch-agent' },
-      signal: AbortSignal.timeout(this.timeoutMs),
-    });
-    if (!response.ok || !response.body) {
-      await response.body?.cancel();
-      throw new DownloadHTTPError(`GET ${url} answered ${response.status}`, response.status);
+function bearerFetcher(token: string, timeoutMs: number): TufJs.BaseFetcher {
+  const { DownloadHTTPError } = loadTufErrors();
+  class BearerFetcher extends loadTuf().BaseFetcher {
+    override async fetch(url: string): Promise<ReadableStream<Uint8Array<ArrayBuffer>>> {
+      const response = await fetch(url, {
+        headers: { Authorization: `Bearer ${token}`, 'User-Agent': 'perch-agent' },
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+      if (!response.ok || !response.body) {
+        await response.body?.cancel();
+        throw new DownloadHTTPError(`GET ${url} answered ${response.status}`, response.status);
+      }
+      return response.body as ReadableStream<Uint8Array<ArrayBuffer>>;
     }
-    return response.body as ReadableStream<Uint8Array<ArrayBuffer>>;
   }
+  return new BearerFetcher();
 }
 
 export interface TufClientOptions {
@@ -141,11 +149,12 @@ export class TufClient implements TargetResolver {
     } catch (err) {
       throw new PerchError('E_UPDATE_METADATA', `cannot prepare the TUF metadata folder: ${String(err)}`);
     }
+    const { Updater } = loadTuf();
     const updater = new Updater({
       metadataDir: this.options.metadataDir,
       metadataBaseUrl: this.options.metadataBaseUrl,
       targetBaseUrl: this.options.targetBaseUrl,
-      fetcher: new BearerFetcher(this.options.token, this.options.fetchTimeoutMs ?? 30_000),
+      fetcher: bearerFetcher(this.options.token, this.options.fetchTimeoutMs ?? 30_000),
     });
     try {
       await updater.refresh();
@@ -196,7 +205,7 @@ export class TufClient implements TargetResolver {
 export function mapTufError(err: unknown): PerchError {
   if (err instanceof PerchError) return err;
   const message = err instanceof Error ? err.message : String(err);
-  if (err instanceof ExpiredMetadataError || /expired/i.test(message)) {
+  if (/expired/i.test(message) || err instanceof loadTufErrors().ExpiredMetadataError) {
     return new PerchError('E_UPDATE_METADATA_EXPIRED', `signed metadata expired: ${message}`);
   }
   return new PerchError('E_UPDATE_METADATA', `signed metadata refresh failed: ${message}`, {

@@ -27,7 +27,8 @@ export interface Store {
 }
 
 export interface SqliteStatement {
-  run(...params: unknown[]): unknown;
+  /** `changes`: rows inserted, updated or deleted (an ON CONFLICT DO NOTHING skip is not counted). */
+  run(...params: unknown[]): { changes: number };
   get(...params: unknown[]): unknown;
   all(...params: unknown[]): unknown[];
 }

@@ -6,14 +6,18 @@ export const SCHEMA_VERSION = 1 as const;
 
 export const schemaVersion = z.literal(SCHEMA_VERSION);
 export const idSchema = z.string().regex(ID_PATTERN, 'must match ^[a-z0-9][a-z0-9-]{0,63}$');
+/** Characters of a message id (8-128 of them). */
+export const MESSAGE_ID_PATTERN = /^[A-Za-z0-9_-]+$/;
 /** A message id: unique per sender; the controller deduplicates on it. */
 export const messageIdSchema = z
   .string()
   .min(8)
   .max(128)
-  .regex(/^[A-Za-z0-9_-]+$/, 'must be 8-128 characters of A-Z a-z 0-9 _ -');
+  .regex(MESSAGE_ID_PATTERN, 'must be 8-128 characters of A-Z a-z 0-9 _ -');
+/** Latest timestamp accepted: the end of the ECMAScript time range. */
+export const MAX_TIMESTAMP_MS = 8.64e15;
 /** Milliseconds since the Unix epoch. */
-export const timestampSchema = z.number().int().min(0).max(8.64e15);
+export const timestampSchema = z.number().int().min(0).max(MAX_TIMESTAMP_MS);
 export const sha256Schema = z.string().regex(/^[0-9a-f]{64}$/, 'must be a lowercase hex sha256');
 export const versionSchema = z
   .string()

@@ -12,6 +12,7 @@ export * from './desired';
 export * from './reported';
 export * from './status';
 export * from './telemetry';
+export * from './telemetry-check';
 export * from './events';
 export * from './commands';
 

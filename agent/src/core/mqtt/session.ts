@@ -1,4 +1,4 @@
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import mqtt, { type IClientOptions, type MqttClient } from './mqtt-lib';
 import {
   assertPublishable,
   decodeMessage,
