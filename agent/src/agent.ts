@@ -32,6 +32,7 @@ import { DEFAULT_OUTBOX_OPTIONS, Outbox } from './core/outbox';
 import { OutboxSender } from './core/outbox-sender';
 import { NoopPipelineHost, type PipelineHost, type PipelineHostFactory } from './core/pipelines-port';
 import { OnnxProbation, type Probation } from './core/probation';
+import { RefusedPipelinesHost, screenRemotePipelines } from './core/remote-pipelines';
 import { Reconciler, type ReconcileReport } from './core/reconcile/reconciler';
 import { createNotifier, watchdogIntervalMs, type Notifier } from './core/systemd/sd-notify';
 import { pipelinesHealthCheck } from './core/systemd/watchdog-health';
@@ -77,6 +78,8 @@ export class Agent {
   session: MqttSession | undefined;
   reconciler: Reconciler | undefined;
   pipelines: PipelineHost | undefined;
+  /** Pipelines of the desired state refused by `remotePipelines`, reported through the host's stats. */
+  private refusals: RefusedPipelinesHost | undefined;
   credentials: Credentials | undefined;
   homeAssistant: HomeAssistantBridge | undefined;
   private notifier: Notifier | undefined;
@@ -202,7 +205,8 @@ export class Agent {
       snapshotsDir: paths.snapshotsDir,
       logger: this.logger,
     });
-    this.pipelines = ha.wrap(host);
+    this.refusals = new RefusedPipelinesHost(ha.wrap(host), this.log('policy'), counters, () => clock.now());
+    this.pipelines = this.refusals;
     const store = new ModelStore(paths.modelsDir, this.log('store'), counters, this.killPoint);
     this.reconciler = new Reconciler({
       store,
@@ -314,7 +318,7 @@ export class Agent {
 
     // Act on the last known desired state at once: the device keeps working without a network.
     const cached = this.loadDesiredCache();
-    if (cached) this.reconciler.setDesired(this.withLocalPipelines(cached));
+    if (cached) this.applyDesired(cached);
     else this.reconciler.trigger();
     this.applyRuntimeConfig(cached);
     // Discovery waits for the first pipelines applied, unless there is no desired state to apply.
@@ -375,15 +379,23 @@ export class Agent {
     };
   }
 
-  private withLocalPipelines(desired: DesiredState): DesiredState {
+  /**
+   * Hands a desired state to the reconciler: its pipelines screened by the device policy
+   * (`remotePipelines`), then the local pipelines of the config file (trusted, not screened) whose ids
+   * the desired state does not use. A refused pipeline keeps its id: a local one of the same id does not
+   * run in its place. False when the reconciler ignores it (an older revision).
+   */
+  private applyDesired(desired: DesiredState): boolean {
+    const { allowed, refused } = screenRemotePipelines(desired.pipelines, this.config.remotePipelines);
     const ids = new Set(desired.pipelines.map((p) => p.id));
     const local = this.config.pipelines.filter((p) => !ids.has(p.id));
-    return local.length ? { ...desired, pipelines: [...desired.pipelines, ...local] } : desired;
+    const accepted = this.reconciler?.setDesired({ ...desired, pipelines: [...allowed, ...local] }) ?? false;
+    if (accepted) this.refusals?.setRefused(refused);
+    return accepted;
   }
 
   private acceptDesired(desired: DesiredState): void {
-    const accepted = this.reconciler?.setDesired(this.withLocalPipelines(desired));
-    if (!accepted) return;
+    if (!this.applyDesired(desired)) return;
     this.applyRuntimeConfig(desired);
     try {
       writeFileAtomic(this.paths.desiredCache, JSON.stringify(desired));

@@ -11,6 +11,11 @@ export interface DemoSource {
   feed?: string[];
   /** For the banner. */
   describe: string;
+  /**
+   * The local agent's `remotePipelines` policy: the demo pipeline comes from the desired state, and a
+   * video file is a file read, which the agent refuses from the desired state unless its owner allows it.
+   */
+  remotePipelines?: { allowFileSources: true };
 }
 
 const VIDEO = /\.(mp4|mkv|avi|mov|webm|m4v|mjpe?g|ts|flv)$/i;
@@ -60,6 +65,7 @@ export function resolveDemoSource(
     return {
       source: { kind: 'file', path: abs, loop: true, fps: 2 },
       describe: `video file ${abs} (looped)`,
+      remotePipelines: { allowFileSources: true },
     };
   }
   if (stat.isFile() && /\.(jpe?g|png|webp)$/i.test(abs)) return fed([abs], abs);

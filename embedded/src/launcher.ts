@@ -161,10 +161,16 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<RunningEm
       });
       agentEnv.PERCH_ENROLL_TOKEN = t.token;
     }
+    // The agent's own config file: its policy for pipelines from the desired state (remotePipelines).
+    const agentConfig = path.join(home, 'agent.json');
+    fs.writeFileSync(agentConfig, JSON.stringify({ remotePipelines: demo.remotePipelines ?? {} }, null, 2));
     const agentLog = path.join(home, 'agent.log');
     const log = fs.openSync(agentLog, 'a');
     const agentBin = path.join(options.root, 'agent', 'dist', 'cli', 'perch-agent.js');
-    const child = spawn(process.execPath, [agentBin], { env: agentEnv, stdio: ['ignore', log, log] });
+    const child = spawn(process.execPath, [agentBin, '--config', agentConfig], {
+      env: agentEnv,
+      stdio: ['ignore', log, log],
+    });
     fs.closeSync(log);
     agent = child;
     let exitNote: string | undefined;

@@ -4,6 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { ManualClock, PerchError } from '@perch/shared';
 import { choosePort, DemoFeeder, portInUse, resolveDemoSource } from '@perch/embedded';
+import { agentConfigSchema } from '../../agent/src/core/config';
+import { checkRemotePipeline } from '../../agent/src/core/remote-pipelines';
 
 let dir: string;
 beforeEach(() => {
@@ -91,6 +93,32 @@ describe('resolveDemoSource', () => {
       kind: 'v4l2',
       device: '/dev/video0',
     });
+  });
+
+  it('gives the local agent a policy that lets each demo source through, and no more than it needs', () => {
+    const video = path.join(dir, 'clip.mp4');
+    fs.writeFileSync(video, 'x');
+    const verdicts = [video, 'rtsp://cam/stream', 'http://cam/snap.jpg', '/dev/video0', undefined].map(
+      (raw) => {
+        const demo = resolveDemoSource(raw, frames(), () => ['/x/sample1.jpg']);
+        const policy = agentConfigSchema.parse({
+          remotePipelines: demo.remotePipelines ?? {},
+        }).remotePipelines;
+        const pipeline = { id: 'demo', model: 'blazeface', source: demo.source };
+        return [
+          demo.source.kind,
+          policy.allowFileSources,
+          checkRemotePipeline(pipeline, policy)?.code ?? 'ok',
+        ];
+      },
+    );
+    expect(verdicts).toEqual([
+      ['file', true, 'ok'],
+      ['rtsp', false, 'ok'],
+      ['snapshot-url', false, 'ok'],
+      ['v4l2', false, 'ok'],
+      ['folder', false, 'ok'],
+    ]);
   });
 
   it('uses the default photographs when unset', () => {

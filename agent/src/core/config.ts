@@ -78,6 +78,46 @@ export const agentConfigSchema = z.strictObject({
     .prefault({}),
   watchdog: z.strictObject({ outboxStallS: z.number().int().min(1).default(300) }).prefault({}),
   shutdownTimeoutMs: z.number().int().min(100).max(120_000).default(8000),
+  /**
+   * What pipelines from the desired state may make this device do (the device owner decides, not the
+   * controller); the local `pipelines` below are trusted and not checked. A refused pipeline is reported
+   * failed with E_PIPELINE_SOURCE_NOT_ALLOWED, the others run. docs/SECURITY.md, agent/src/core/remote-pipelines.ts.
+   */
+  remotePipelines: z
+    .strictObject({
+      /** sensor-command sources, and ffmpeg lavfi graphs other than one plain test generator. */
+      allowCommandSources: z.boolean().default(false),
+      /** file and sensor-file sources and audio file inputs: any path (ffmpeg also takes URLs as paths). */
+      allowFileSources: z.boolean().default(false),
+      /** Folders that folder sources may watch (the folder or below; absolute). Absent: any folder. */
+      allowedFolders: z
+        .array(
+          z
+            .string()
+            .min(1)
+            .max(4096)
+            .regex(/^\/(?!.*(?:^|\/)\.\.?(?:\/|$))/, 'an absolute path without . or .. segments'),
+        )
+        .max(64)
+        .optional(),
+      /** Hosts of rtsp, mjpeg and snapshot-url sources: a name, `*.name`, an IP or a CIDR. Absent: any. */
+      allowedUrlHosts: z
+        .array(
+          z.union([
+            z
+              .string()
+              .max(253)
+              .regex(/^(\*\.)?[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/),
+            z.ipv4(),
+            z.ipv6(),
+            z.cidrv4(),
+            z.cidrv6(),
+          ]),
+        )
+        .max(256)
+        .optional(),
+    })
+    .prefault({}),
   /** Local pipelines, run beside those of the desired state (same schema). */
   pipelines: z.array(pipelineConfigSchema).max(32).default([]),
 });

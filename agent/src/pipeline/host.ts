@@ -10,6 +10,7 @@ import {
 } from '@perch/shared';
 import type { ActiveModel, PipelineHost, PipelineHostDeps } from '../core/pipelines-port';
 import { createSource, type SourceDeps } from '../sources';
+import { failedStats } from './failed-stats';
 import { SnapshotStore } from './output/snapshots';
 import { createPipeline } from './runner';
 import type { InferenceOptions, PipelineHandle, PipelineOptions, PipelineStats, Source } from './types';
@@ -227,33 +228,6 @@ export class DefaultPipelineHost implements PipelineHost {
 function updateInterval(options: PipelineConfig['options']): { updateIntervalMs?: number } {
   const v = options?.updateIntervalMs;
   return typeof v === 'number' ? { updateIntervalMs: v } : {};
-}
-
-const EMPTY = { p50: 0, p95: 0, p99: 0, count: 0 };
-
-function failedStats(id: string, failure: PerchError | undefined, now: number): PipelineStats {
-  const last = failure ? { code: failure.code, message: failure.message, at: now } : undefined;
-  return {
-    id,
-    state: 'failed',
-    received: 0,
-    processed: 0,
-    dropped: 0,
-    fps: 0,
-    latency: {
-      queue: EMPTY,
-      preprocess: EMPTY,
-      infer: EMPTY,
-      postprocess: EMPTY,
-      rules: EMPTY,
-      total: EMPTY,
-    },
-    detections: 0,
-    events: 0,
-    snapshots: 0,
-    errors: last ? { [last.code]: { count: 1, last } } : {},
-    ...(last ? { lastError: last } : {}),
-  };
 }
 
 /** The factory the agent's composition root takes (`AgentOverrides.pipelineHost`). */

@@ -56,7 +56,10 @@ export async function startHarness(
   let mqttConfig: Record<string, unknown> = { mode: 'embedded', host: '127.0.0.1', port: 0 };
   if (options.mode === 'external') {
     // A generic MQTT 5 broker whose users the operator manages: a password file, no ACL.
-    mosquitto = await TestMosquitto.start({ persistence: options.persistence ?? false, users: EXTERNAL_USERS });
+    mosquitto = await TestMosquitto.start({
+      persistence: options.persistence ?? false,
+      users: EXTERNAL_USERS,
+    });
     mqttConfig = {
       mode: 'external',
       url: mosquitto.url,
@@ -297,4 +300,22 @@ export async function uploadBundle(
     status: res.status,
     body: (await res.json()) as Record<string, unknown> & { error?: { code: string; message: string } },
   };
+}
+
+/** Puts `models` (by name and version) and `pipelines` into a device's desired state; throws unless 200. */
+export async function assignModels(
+  h: Harness,
+  deviceId: string,
+  models: Array<{ name: string; version: string }>,
+  pipelines: unknown[] = [],
+): Promise<{ rev: number }> {
+  const res = await api<{ desired: { rev: number } }>(
+    h,
+    'PUT',
+    `/api/v1/devices/${deviceId}/desired`,
+    h.adminToken,
+    { models, pipelines },
+  );
+  if (res.status !== 200) throw new Error(`assign: ${res.status} ${JSON.stringify(res.body)}`);
+  return { rev: res.body.desired.rev };
 }

@@ -7,7 +7,15 @@ import { ManualClock } from '@perch/shared';
 import { signerFor, tufKey } from '../../../controller/src/tuf/keys';
 import { fixturePath } from '../../helpers/fixtures';
 import { tempDir } from '../../helpers/tmp';
-import { api, BLAZEFACE_SPEC, enroll, startHarness, uploadBundle, type Harness } from './harness';
+import {
+  api,
+  assignModels,
+  BLAZEFACE_SPEC,
+  enroll,
+  startHarness,
+  uploadBundle,
+  type Harness,
+} from './harness';
 
 // tuf-js decides "no newer root" from this error class, which its index does not re-export.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -65,6 +73,7 @@ describe('TUF repository served to tuf-js', () => {
 
   it('refreshes from /tuf/ and downloads a verified bundle with the signed length and hash', async () => {
     const d = await enroll(h);
+    await assignModels(h, d.deviceId, [{ name: 'blazeface', version: '1' }]);
     const updater = updaterFor(h, d, path.join(tmp.dir, 'ok'));
     await updater.refresh();
     const info = await updater.getTargetInfo(target);
@@ -89,6 +98,7 @@ describe('TUF repository served to tuf-js', () => {
       h.adminToken,
     );
     const d = await enroll(h);
+    await assignModels(h, d.deviceId, [{ name: 'blazeface', version: '1' }]);
     const url = `${h.ctl.url}/tuf/targets/models/blazeface/1/${detail.body.sha256}.bundle.tar`;
     const anon = await fetch(url);
     expect(anon.status).toBe(401);
@@ -107,10 +117,16 @@ describe('TUF repository served to tuf-js', () => {
       headers: { authorization: `Bearer ${d.deviceToken}`, range: `bytes=${detail.body.length + 10}-` },
     });
     expect(bad.status).toBe(416);
+    // A hash the device was not assigned is refused before the registry is looked at, so a device
+    // cannot probe which artifacts exist; an operator gets the plain 404.
     const wrongHash = await fetch(url.replace(detail.body.sha256, 'a'.repeat(64)), {
       headers: { authorization: `Bearer ${d.deviceToken}` },
     });
-    expect(wrongHash.status).toBe(404);
+    expect(wrongHash.status).toBe(403);
+    const wrongHashOperator = await fetch(url.replace(detail.body.sha256, 'a'.repeat(64)), {
+      headers: { authorization: `Bearer ${h.adminToken}` },
+    });
+    expect(wrongHashOperator.status).toBe(404);
   });
 
   it('refuses a tampered artifact', async () => {
@@ -128,6 +144,7 @@ describe('TUF repository served to tuf-js', () => {
     fs.writeFileSync(file, tampered);
     try {
       const d = await enroll(h);
+      await assignModels(h, d.deviceId, [{ name: 'blazeface', version: '1' }]);
       const updater = updaterFor(h, d, path.join(tmp.dir, 'tampered'));
       await updater.refresh();
       const info = await updater.getTargetInfo(target);
@@ -137,6 +154,76 @@ describe('TUF repository served to tuf-js', () => {
       expect(fs.existsSync(path.join(tmp.dir, 'tampered', 'bundle.tar'))).toBe(false);
     } finally {
       fs.writeFileSync(file, original);
+    }
+  });
+});
+
+describe('target downloads per device', () => {
+  it('serves a device only the targets of its current desired state; metadata stays readable', async () => {
+    const h = await startHarness();
+    try {
+      const v1 = await uploadBundle(h, 'blazeface', '1', {
+        model: fs.readFileSync(fixturePath('blazeface.onnx')),
+        spec: JSON.stringify(BLAZEFACE_SPEC),
+        labels: 'face\n',
+      });
+      const v2 = await uploadBundle(h, 'blazeface', '2', {
+        model: fs.readFileSync(fixturePath('blazeface.onnx')),
+        spec: JSON.stringify(BLAZEFACE_SPEC),
+        labels: 'face\n\n',
+      });
+      expect([v1.status, v2.status]).toEqual([201, 201]);
+      const url = (version: string, sha256: unknown) =>
+        `${h.ctl.url}/tuf/targets/models/blazeface/${version}/${String(sha256)}.bundle.tar`;
+      const x = url('1', v1.body.sha256);
+      const get = (token: string, range?: string) =>
+        fetch(x, { headers: { authorization: `Bearer ${token}`, ...(range ? { range } : {}) } });
+      // Reads the body too: an unread one keeps its connection, and the controller's close waits for it.
+      const statusOf = async (res: Promise<Response>) => {
+        const r = await res;
+        await r.arrayBuffer();
+        return r.status;
+      };
+      const a = await enroll(h);
+      const b = await enroll(h);
+      await assignModels(h, a.deviceId, [{ name: 'blazeface', version: '1' }]);
+
+      const full = await get(a.deviceToken);
+      expect(full.status).toBe(200);
+      expect((await full.arrayBuffer()).byteLength).toBe(v1.body.length);
+      const part = await get(a.deviceToken, 'bytes=100-199');
+      expect(part.status).toBe(206);
+      expect((await part.arrayBuffer()).byteLength).toBe(100);
+
+      for (const range of [undefined, 'bytes=100-199']) {
+        const refused = await get(b.deviceToken, range);
+        expect(refused.status).toBe(403);
+        expect(await refused.json()).toMatchObject({ error: { code: 'E_TARGET_NOT_ASSIGNED' } });
+      }
+      // TUF metadata is for every enrolled device: B still sees what the repository signs.
+      const meta = fetch(`${h.ctl.url}/tuf/metadata/timestamp.json`, {
+        headers: { authorization: `Bearer ${b.deviceToken}` },
+      });
+      expect(await statusOf(meta)).toBe(200);
+      const metrics = await api<string>(h, 'GET', '/metrics', h.adminToken);
+      expect(metrics.body).toMatch(/perch_http_rejects_total\{code="E_TARGET_NOT_ASSIGNED"\} 2/);
+
+      await assignModels(h, b.deviceId, [{ name: 'blazeface', version: '1' }]);
+      const now = await get(b.deviceToken, 'bytes=0-99');
+      expect(now.status).toBe(206);
+      expect((await now.arrayBuffer()).byteLength).toBe(100);
+
+      // Only the current revision counts: A moved on to version 2 and no longer gets version 1.
+      await assignModels(h, a.deviceId, [{ name: 'blazeface', version: '2' }]);
+      expect(await statusOf(get(a.deviceToken))).toBe(403);
+      const auth = { headers: { authorization: `Bearer ${a.deviceToken}` } };
+      expect(await statusOf(fetch(url('2', v2.body.sha256), auth))).toBe(200);
+      // The version 2 path with version 1's hash is not what A was assigned either.
+      expect(await statusOf(fetch(url('2', v1.body.sha256), auth))).toBe(403);
+      // Operators read every target.
+      expect(await statusOf(get(h.adminToken))).toBe(200);
+    } finally {
+      await h.close();
     }
   });
 });
@@ -183,6 +270,7 @@ describe('TUF root renewal', () => {
       tufClock.set(Date.now());
       expect(await h.ctl.deps.tuf.refresh()).toMatchObject({ root: false, timestamp: true });
 
+      await assignModels(h, d.deviceId, [{ name: 'blazeface', version: '1' }]);
       const dir = path.join(tmp.dir, 'device');
       const updater = updaterFor(h, d, dir);
       await updater.refresh();
@@ -234,6 +322,7 @@ describe('TUF key rotation', () => {
       });
       expect(up.status).toBe(201);
       const d = await enroll(h);
+      await assignModels(h, d.deviceId, [{ name: 'blazeface', version: '1' }]);
       const dir = path.join(tmp.dir, 'device');
       await updaterFor(h, d, dir).refresh();
 

@@ -22,6 +22,13 @@ export const controllerErrors = defineErrors({
     action: 'Enroll the device again with a new enrollment token if it should rejoin the fleet.',
     http: 401,
   },
+  E_TARGET_NOT_ASSIGNED: {
+    meaning:
+      'A device asked for a model artifact that is not in its current desired state; devices may download only the targets assigned to them.',
+    action:
+      'Assign the model version to the device (perchctl assign); a device still on an older desired revision picks up the new one and retries.',
+    http: 403,
+  },
   E_NOT_FOUND: {
     meaning: 'The requested resource does not exist.',
     action: 'Check the id or name in the request path.',

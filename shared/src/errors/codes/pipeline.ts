@@ -53,6 +53,12 @@ export const pipelineErrors = defineErrors({
     meaning: 'The pipeline could not start its source.',
     action: "See the source's own error code in the details and fix the source configuration.",
   },
+  E_PIPELINE_SOURCE_NOT_ALLOWED: {
+    meaning:
+      "A pipeline from the desired state has a source the device's remotePipelines policy does not allow (a command, a file, a folder or URL host outside the allowed ones); it is not started, the other pipelines run.",
+    action:
+      'Use a source the device allows, or have the device owner allow it in the agent config file (remotePipelines); local pipelines in that file are not checked.',
+  },
   E_PIPELINE_SWAP_FAILED: {
     meaning: 'A new model could not be loaded or warmed up; the pipeline keeps running the previous model.',
     action: 'See the cause in the details (load, spec mismatch or inference error) and fix the bundle.',
