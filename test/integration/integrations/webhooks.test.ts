@@ -1,9 +1,9 @@
-import Database from 'better-sqlite3';
 import http from 'node:http';
 import path from 'node:path';
 import { createLogger, ManualClock, type EventMessage } from '@perch/shared';
+import { openSqliteStore } from '../../../controller/src/db/open';
 import {
-  SqliteWebhookStore,
+  KyselyWebhookStore,
   verifyWebhook,
   WebhookDispatcher,
   type WebhookDispatcherOptions,
@@ -61,7 +61,7 @@ const event: EventMessage = {
   snapshot: 'snap-00000042.jpg',
 };
 
-describe('webhooks over real HTTP with the SQLite store', () => {
+describe("webhooks over real HTTP with the controller's SQLite store", () => {
   const tmp = tempDir('perch-webhooks-');
   const closers: Array<() => Promise<void>> = [];
   afterAll(async () => {
@@ -69,13 +69,12 @@ describe('webhooks over real HTTP with the SQLite store', () => {
     tmp.cleanup();
   });
 
-  function dispatcher(clock: ManualClock, file: string, extra: Partial<WebhookDispatcherOptions> = {}) {
-    const db = new Database(path.join(tmp.dir, file));
-    closers.push(async () => {
-      db.close();
-    });
+  async function dispatcher(clock: ManualClock, file: string, extra: Partial<WebhookDispatcherOptions> = {}) {
+    // The controller's own store: the migrated database, through kysely.
+    const store = await openSqliteStore({ file: path.join(tmp.dir, file) });
+    closers.push(() => store.close());
     const d = new WebhookDispatcher({
-      store: new SqliteWebhookStore(db),
+      store: new KyselyWebhookStore(store),
       logger,
       clock,
       random: () => 1,
@@ -92,7 +91,7 @@ describe('webhooks over real HTTP with the SQLite store', () => {
     const secret = 'whsec_integration-test-secret-000000000';
     const r = await receiver(secret, () => 200, clock);
     closers.push(r.close);
-    const d = dispatcher(clock, 'ok.db');
+    const d = await dispatcher(clock, 'ok.db');
     d.start();
     await d.createSubscription({ url: r.url, secret, filter: { labels: ['person'] } });
     expect(await d.publish({ deviceId: 'dev-a', event })).toBe(1);
@@ -110,7 +109,7 @@ describe('webhooks over real HTTP with the SQLite store', () => {
     const secret = 'whsec_failing-receiver-secret-0000000000';
     const r = await receiver(secret, () => 500, clock);
     closers.push(r.close);
-    const d = dispatcher(clock, 'failing.db');
+    const d = await dispatcher(clock, 'failing.db');
     d.start();
     await d.createSubscription({ url: r.url, secret });
     await d.publish({ deviceId: 'dev-a', event });
@@ -147,7 +146,7 @@ describe('webhooks over real HTTP with the SQLite store', () => {
     let up = false;
     const r = await receiver(secret, () => (up ? 200 : 503), clock);
     closers.push(r.close);
-    const first = dispatcher(clock, 'restart.db');
+    const first = await dispatcher(clock, 'restart.db');
     first.start();
     await first.createSubscription({ url: r.url, secret });
     await first.publish({ deviceId: 'dev-a', event });
@@ -156,7 +155,7 @@ describe('webhooks over real HTTP with the SQLite store', () => {
     await first.stop();
 
     up = true;
-    const second = dispatcher(clock, 'restart.db');
+    const second = await dispatcher(clock, 'restart.db');
     await clock.advance(10_000);
     second.start();
     await second.idle();
@@ -170,7 +169,7 @@ describe('webhooks over real HTTP with the SQLite store', () => {
     const secret = 'whsec_keyed-event-secret-000000000000000';
     const r = await receiver(secret, () => 503, clock);
     closers.push(r.close);
-    const d = dispatcher(clock, 'keyed.db');
+    const d = await dispatcher(clock, 'keyed.db');
     await d.createSubscription({ url: r.url, secret });
     const input = { deviceId: 'dev-a', key: 'dev-a/msg-00000042', event };
     await d.publish(input);

@@ -19,7 +19,6 @@ export {
   type WebhookSubscriptionInput,
 } from './subscriptions';
 export { MemoryWebhookStore } from './memory-store';
-export { SqliteWebhookStore, WEBHOOK_SCHEMA_SQL } from './sqlite-store';
 export { KyselyWebhookStore } from './kysely-store';
 export type {
   Delivery,

@@ -57,7 +57,7 @@ export interface Delivery {
 
 /**
  * Persistence the dispatcher needs. Async so that a kysely/PostgreSQL implementation fits;
- * memory-store.ts and sqlite-store.ts implement it.
+ * memory-store.ts (tests) and kysely-store.ts (the controller database) implement it.
  */
 export interface WebhookStore {
   addSubscription(sub: WebhookSubscription): Promise<void>;

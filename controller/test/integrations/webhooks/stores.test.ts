@@ -1,10 +1,10 @@
-import Database from 'better-sqlite3';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { openSqliteStore, type Store } from '../../../src/db/open';
 import {
+  KyselyWebhookStore,
   MemoryWebhookStore,
-  SqliteWebhookStore,
   type Delivery,
   type WebhookStore,
 } from '../../../src/integrations/webhooks';
@@ -28,16 +28,27 @@ const delivery = (id: string, nextAttemptAt: number): Delivery => ({
 });
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'perch-webhooks-'));
-afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+const opened: Store[] = [];
+afterAll(async () => {
+  for (const s of opened) await s.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
 
-const stores: Array<[string, () => WebhookStore]> = [
-  ['memory', () => new MemoryWebhookStore()],
-  ['sqlite', () => new SqliteWebhookStore(new Database(path.join(dir, `${Math.random()}.db`)))],
+const stores: Array<[string, () => Promise<WebhookStore>]> = [
+  ['memory', () => Promise.resolve(new MemoryWebhookStore())],
+  [
+    'kysely (the controller database)',
+    async () => {
+      const store = await openSqliteStore({ file: path.join(dir, `${Math.random()}.db`) });
+      opened.push(store);
+      return new KyselyWebhookStore(store);
+    },
+  ],
 ];
 
 describe.each(stores)('%s webhook store', (_name, make) => {
   it('keeps subscriptions with their filters, updates and deletes them', async () => {
-    const store = make();
+    const store = await make();
     await store.addSubscription(sub);
     expect(await store.getSubscription('wh-1')).toEqual(sub);
     expect(await store.updateSubscription('wh-1', { enabled: false })).toBe(true);
@@ -48,7 +59,7 @@ describe.each(stores)('%s webhook store', (_name, make) => {
   });
 
   it('hands out due deliveries oldest first, and knows the next due time', async () => {
-    const store = make();
+    const store = await make();
     await store.addDeliveries([delivery('d2', 20), delivery('d1', 10), delivery('d3', 30)]);
     expect((await store.dueDeliveries(20, 10)).map((d) => d.id)).toEqual(['d1', 'd2']);
     expect((await store.dueDeliveries(20, 1)).map((d) => d.id)).toEqual(['d1']);
@@ -57,7 +68,7 @@ describe.each(stores)('%s webhook store', (_name, make) => {
   });
 
   it('moves a delivery to the dead letters and back', async () => {
-    const store = make();
+    const store = await make();
     await store.addDeliveries([delivery('d1', 10)]);
     await store.updateDelivery('d1', {
       attempts: 3,
@@ -85,13 +96,17 @@ describe.each(stores)('%s webhook store', (_name, make) => {
   });
 });
 
-describe('sqlite webhook store', () => {
+describe('kysely webhook store', () => {
   it('keeps pending deliveries across a reopen of the database', async () => {
     const file = path.join(dir, 'reopen.db');
-    const first = new Database(file);
-    await new SqliteWebhookStore(first).addDeliveries([delivery('d1', 10)]);
-    first.close();
-    const again = new SqliteWebhookStore(new Database(file));
+    const first = await openSqliteStore({ file });
+    const store = new KyselyWebhookStore(first);
+    await store.addSubscription(sub);
+    await store.addDeliveries([delivery('d1', 10)]);
+    await first.close();
+    const second = await openSqliteStore({ file });
+    opened.push(second);
+    const again = new KyselyWebhookStore(second);
     expect((await again.dueDeliveries(10, 10)).map((d) => d.id)).toEqual(['d1']);
   });
 });
