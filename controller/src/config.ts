@@ -2,6 +2,9 @@ import path from 'node:path';
 import { z } from 'zod';
 import { loadConfig } from '@perch/shared';
 
+/** In mode `mosquitto`, the client the controller creates for itself with the admin login. */
+export const MOSQUITTO_RUNTIME_USERNAME = 'perch-controller';
+
 export const controllerConfigSchema = z
   .strictObject({
     home: z.string().min(1),
@@ -120,6 +123,13 @@ export const controllerConfigSchema = z
               : `mqtt.mode 'external' needs mqtt.url, mqtt.username and mqtt.password (the controller's own broker login); missing: ${missing.map((k) => `mqtt.${k}`).join(', ')}`,
         });
       }
+    }
+    if (mode === 'mosquitto' && c.mqtt.username === MOSQUITTO_RUNTIME_USERNAME) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['mqtt', 'username'],
+        message: `mqtt.username is the dynamic-security admin client; '${MOSQUITTO_RUNTIME_USERNAME}' is the name of the runtime client the controller creates with it, so the admin must have another name (e.g. 'perch-admin', as in deploy/mosquitto/README.md)`,
+      });
     }
     if (c.mqtt.mode === 'mosquitto' && c.mqtt.dynamicSecurity === false) {
       ctx.addIssue({

@@ -142,7 +142,7 @@ async function main() {
   try {
     const port = await freePort();
     const dynsecFile = path.join(tmp, 'dynsec.json');
-    execFileSync('mosquitto_ctrl', ['dynsec', 'init', dynsecFile, 'perch-controller', 'bench-secret'], {
+    execFileSync('mosquitto_ctrl', ['dynsec', 'init', dynsecFile, 'perch-admin', 'bench-secret'], {
       stdio: 'ignore',
     });
     const conf = path.join(tmp, 'mosquitto.conf');
@@ -168,7 +168,7 @@ async function main() {
     const config = controllerConfigSchema.parse({
       home: path.join(tmp, 'controller'),
       http: { host: '127.0.0.1', port: 0 },
-      mqtt: { mode: 'mosquitto', url, username: 'perch-controller', password: 'bench-secret' },
+      mqtt: { mode: 'mosquitto', url, username: 'perch-admin', password: 'bench-secret' },
       limits: {},
       retention: {},
       tuf: {},
@@ -220,7 +220,7 @@ async function main() {
     for (let round = 0; round < ROUNDS; round++) {
       // Phase 1: broker ceiling. The controller is stopped; a subscriber that only counts takes its place.
       const counter = mqtt.connect(url, {
-        username: 'perch-controller',
+        username: 'perch-admin',
         password: 'bench-secret',
         clientId: 'bench-counter',
         protocolVersion: 5,

@@ -2,6 +2,7 @@ import { createHmac } from 'node:crypto';
 import type { MqttClient } from 'mqtt';
 import { childLogger, PerchError } from '@perch/shared';
 import { DynsecClient } from '../broker/dynsec';
+import { MOSQUITTO_RUNTIME_USERNAME } from '../config';
 import type { DeviceBus } from './bus';
 import { connectMqtt5, ExternalBroker, type ExternalBrokerOptions } from './external-broker';
 
@@ -17,7 +18,7 @@ export interface MosquittoBrokerOptions extends Omit<ExternalBrokerOptions, 'use
   dynsecTimeoutMs?: number;
 }
 
-export const DEFAULT_RUNTIME_USERNAME = 'perch-controller';
+export const DEFAULT_RUNTIME_USERNAME = MOSQUITTO_RUNTIME_USERNAME;
 
 /**
  * The runtime client's password, derived from the admin password: every replica given the same

@@ -69,6 +69,29 @@ describe('broker mode config', () => {
     const embedded = parse({ mqtt: { mode: 'embedded', dynamicSecurity: true } });
     expect(embedded.error?.issues[0]?.message).toMatch(/external broker only/);
   });
+
+  it('refuses an admin login named like the runtime client the controller creates with it', () => {
+    // The admin would be turned into the runtime client (its password changed under it).
+    for (const mqtt of [
+      { mode: 'mosquitto', url: 'mqtt://h', username: 'perch-controller', password: 'p' },
+      {
+        mode: 'external',
+        dynamicSecurity: true,
+        url: 'mqtt://h',
+        username: 'perch-controller',
+        password: 'p',
+      },
+    ]) {
+      const r = parse({ mqtt });
+      expect(r.success).toBe(false);
+      expect(r.error?.issues[0]?.message).toMatch(/admin must have another name/);
+    }
+    // A plain external broker may call the controller's login anything.
+    expect(
+      parse({ mqtt: { mode: 'external', url: 'mqtt://h', username: 'perch-controller', password: 'p' } })
+        .success,
+    ).toBe(true);
+  });
 });
 
 describe('external mode: a generic MQTT 5 broker whose users the operator manages', () => {
