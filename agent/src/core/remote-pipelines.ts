@@ -2,7 +2,7 @@ import net from 'node:net';
 import { PerchError, type Logger, type PipelineConfig } from '@perch/shared';
 import { failedStats } from '../pipeline/failed-stats';
 import type { PipelineStats } from '../pipeline/types';
-import { parseSourceConfig, type SourceConfig } from '../sources';
+import { parseSourceConfig, type SourceConfig } from '../sources/config';
 import type { AgentConfig } from './config';
 import type { Counters } from './counters';
 import type { ActiveModel, PipelineHost } from './pipelines-port';

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { formatIssues, PerchError } from '@perch/shared';
 
 /**
  * Source configuration: one schema per kind, joined into a discriminated union on `kind`. The desired state
@@ -350,3 +351,18 @@ export type SensorSourceConfig = Extract<
   { kind: 'sensor-command' | 'sensor-file' | 'sensor-mqtt' }
 >;
 export type BackoffConfig = z.output<typeof backoffSchema>;
+
+/**
+ * Validates a source config (all issues at once, each with its path) and returns it with defaults filled
+ * in, frozen. Throws E_CONFIG_INVALID.
+ */
+// Here rather than in create-source.ts: checking a config must not load the sources (sharp, ffmpeg
+// supervision), which the agent's idle footprint would pay for.
+export function parseSourceConfig(value: unknown): SourceConfig {
+  const parsed = sourceConfigSchema.safeParse(value);
+  if (!parsed.success) {
+    const issues = formatIssues(parsed.error).map((i) => `source.${i}`);
+    throw new PerchError('E_CONFIG_INVALID', `invalid source config: ${issues.join('; ')}`, { issues });
+  }
+  return Object.freeze(parsed.data);
+}

@@ -1,8 +1,8 @@
-import { formatIssues, PerchError } from '@perch/shared';
+import { PerchError } from '@perch/shared';
 import type { Source } from '../pipeline/types';
 import { AudioSource } from './audio-source';
 import { CameraSource } from './camera-source';
-import { sourceConfigSchema, type SourceConfig, type SourceConfigInput } from './config';
+import { parseSourceConfig, type SourceConfig, type SourceConfigInput } from './config';
 import { resolveDeps, type SourceDeps } from './deps';
 import { FolderSource } from './folder-source';
 import type { SourceHealthDetail } from './health';
@@ -11,22 +11,11 @@ import { SensorFileSource } from './sensor-file';
 import { SensorMqttSource } from './sensor-mqtt';
 import { SnapshotUrlSource } from './snapshot-source';
 
+export { parseSourceConfig };
+
 /** A source as built here: the pipeline's Source with the richer health for telemetry. */
 export interface PerchSource extends Source {
   health(): SourceHealthDetail;
-}
-
-/**
- * Validates a source config (all issues at once, each with its path) and returns it with defaults filled
- * in, frozen. Throws E_CONFIG_INVALID.
- */
-export function parseSourceConfig(value: unknown): SourceConfig {
-  const parsed = sourceConfigSchema.safeParse(value);
-  if (!parsed.success) {
-    const issues = formatIssues(parsed.error).map((i) => `source.${i}`);
-    throw new PerchError('E_CONFIG_INVALID', `invalid source config: ${issues.join('; ')}`, { issues });
-  }
-  return Object.freeze(parsed.data);
 }
 
 /**
