@@ -19,6 +19,9 @@ import { buildApp } from './http/app';
 import { createApiToken, needsAdminToken } from './auth/api-tokens';
 import type { AppDeps } from './context';
 
+/** How long a stop waits for in-flight HTTP requests before it closes their connections. */
+const HTTP_CLOSE_GRACE_MS = 3000;
+
 export interface StartOptions {
   clock?: Clock;
   logger?: Logger;
@@ -251,7 +254,20 @@ export async function startController(
       },
     };
     const app = await buildApp(deps);
-    stops.push(['http', () => app.close()]);
+    stops.push([
+      'http',
+      async () => {
+        // Graceful, with a deadline: in-flight requests get HTTP_CLOSE_GRACE_MS to finish, then every
+        // connection still open (a keep-alive one the server saw go idle only after close began, a
+        // stalled download) is destroyed, so a stop can never hang on a client.
+        const force = setTimeout(() => app.server.closeAllConnections(), HTTP_CLOSE_GRACE_MS);
+        try {
+          await app.close();
+        } finally {
+          clearTimeout(force);
+        }
+      },
+    ]);
     let url = '';
     if (options.listen !== false) {
       await app.listen({ host: config.http.host, port: config.http.port });
