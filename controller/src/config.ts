@@ -219,5 +219,7 @@ export function controllerPaths(home: string) {
     adminToken: path.join(root, 'admin-token'),
     tuf: path.join(root, 'tuf'),
     artifacts: path.join(root, 'artifacts'),
+    /** The controller's MQTT client id in external and mosquitto modes, made once and kept. */
+    mqttClientId: path.join(root, 'mqtt-client-id'),
   };
 }

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import cron from 'node-cron';
 import type { FastifyInstance } from 'fastify';
@@ -50,6 +51,23 @@ export interface RunningController {
   /** Set when this start created the first admin token (also written to `<home>/admin-token`). */
   adminToken?: string;
   stop(): Promise<void>;
+}
+
+const CLIENT_ID = /^perch-controller-[0-9a-f]{12}$/;
+
+/** The controller's MQTT client id: read from `file`, or made and written there (0600) the first time. */
+export async function stableClientId(file: string): Promise<string> {
+  try {
+    const id = (await fs.readFile(file, 'utf8')).trim();
+    if (CLIENT_ID.test(id)) return id;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  const id = `perch-controller-${randomBytes(6).toString('hex')}`;
+  const tmp = `${file}.tmp`;
+  await fs.writeFile(tmp, `${id}\n`, { mode: 0o600 });
+  await fs.rename(tmp, file);
+  return id;
 }
 
 /** Creates the data folder, database, TUF keys and first admin token. Idempotent. */
@@ -172,6 +190,12 @@ export async function startController(
     };
     let mqttPort = 0;
     let mqttUrl: string;
+    // One controller (no share group): a client id kept in the data folder, so that after a restart the
+    // broker hands over what it queued for the controller's session while it was away.
+    const clientId =
+      config.mqtt.mode !== 'embedded' && !config.mqtt.shareGroup
+        ? { clientId: await stableClientId(paths.mqttClientId) }
+        : {};
     const mode = brokerMode(config.mqtt);
     const onReconnect = () => {
       republishDesired().catch((err: unknown) =>
@@ -205,6 +229,7 @@ export async function startController(
         logger: childLogger(logger, 'broker'),
         onMessage,
         onReconnect,
+        ...clientId,
         ...(config.mqtt.shareGroup ? { shareGroup: config.mqtt.shareGroup } : {}),
       });
       await mosquitto.start();
@@ -219,6 +244,7 @@ export async function startController(
         logger: childLogger(logger, 'broker'),
         onMessage,
         onReconnect,
+        ...clientId,
         ...(config.mqtt.shareGroup ? { shareGroup: config.mqtt.shareGroup } : {}),
       });
       await external.start();

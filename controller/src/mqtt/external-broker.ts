@@ -35,6 +35,11 @@ export async function connectMqtt5(
     /** Keep the session (and the broker's queue for it) this many seconds after a drop; 0: clean. */
     sessionExpiryS?: number;
   },
+  /**
+   * Runs before the first packet: attach message handlers here. A resumed session's queued messages
+   * arrive right after the CONNACK, and mqtt.js acknowledges a message nobody listened to.
+   */
+  setup?: (client: MqttClient) => void,
 ): Promise<MqttClient> {
   const timeoutMs = options.timeoutMs ?? 10_000;
   const client = mqtt.connect(url, {
@@ -47,6 +52,7 @@ export async function connectMqtt5(
     reconnectPeriod: 1000,
     connectTimeout: timeoutMs,
   });
+  setup?.(client);
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => fail(new Error(`no connection within ${timeoutMs} ms`)), timeoutMs);
     const fail = (err: Error) => {
@@ -123,18 +129,27 @@ export class ExternalBroker implements DeviceBus {
   }
 
   async start(): Promise<void> {
-    const client = await connectMqtt5(this.o.url, {
-      username: this.o.username,
-      password: this.o.password,
-      clientId: this.o.clientId ?? `perch-controller-${randomUUID().slice(0, 8)}`,
-      ...(this.o.connectTimeoutMs === undefined ? {} : { timeoutMs: this.o.connectTimeoutMs }),
-      ...(this.persistent ? { sessionExpiryS: SESSION_EXPIRY_S } : {}),
-    });
+    const client = await connectMqtt5(
+      this.o.url,
+      {
+        username: this.o.username,
+        password: this.o.password,
+        clientId: this.o.clientId ?? `perch-controller-${randomUUID().slice(0, 8)}`,
+        ...(this.o.connectTimeoutMs === undefined ? {} : { timeoutMs: this.o.connectTimeoutMs }),
+        ...(this.persistent ? { sessionExpiryS: SESSION_EXPIRY_S } : {}),
+      },
+      (c) => {
+        let connects = 0;
+        // The first connect is the start itself; the controller republishes retained state after it.
+        c.on('connect', () => {
+          if (++connects > 1) this.o.onReconnect?.();
+        });
+        coalesceAcks(c);
+        c.on('message', (topic, payload) => this.o.onMessage({ topic, payload }));
+        c.on('error', (err) => this.o.logger.warn('external broker error', { err: err.message }));
+      },
+    );
     this.client = client;
-    client.on('connect', () => this.o.onReconnect?.());
-    coalesceAcks(client);
-    client.on('message', (topic, payload) => this.o.onMessage({ topic, payload }));
-    client.on('error', (err) => this.o.logger.warn('external broker error', { err: err.message }));
     const share = this.o.shareGroup ? `$share/${this.o.shareGroup}/` : '';
     const filters = (['reported', 'status', 'telemetry', 'events', 'cmd-result'] as const).map(
       (k) => `${share}${topics.all(k, this.o.topicPrefix)}`,
@@ -189,7 +204,10 @@ export class ExternalBroker implements DeviceBus {
   }
 
   async stop(): Promise<void> {
-    // A clean stop ends the session: nobody will resume it under this random client id.
-    await this.client?.endAsync(false, this.persistent ? { properties: { sessionExpiryInterval: 0 } } : {});
+    // With a stable client id (the controller's, kept in its data folder) the session outlives a stop:
+    // the broker queues device messages until the controller is back, for SESSION_EXPIRY_S. A random
+    // id can never be resumed, so its session is ended.
+    const endSession = this.persistent && this.o.clientId === undefined;
+    await this.client?.endAsync(false, endSession ? { properties: { sessionExpiryInterval: 0 } } : {});
   }
 }

@@ -16,8 +16,11 @@ export const silentLogger = createLogger({ namespace: 'test', silent: true });
 
 export interface Harness {
   ctl: RunningController;
-  /** Stops the controller and starts it again on the same data folder (new ports). */
-  restart(): Promise<void>;
+  /**
+   * Stops the controller and starts it again on the same data folder (new ports); `whileStopped` runs
+   * in between.
+   */
+  restart(whileStopped?: () => Promise<void>): Promise<void>;
   adminToken: string;
   home: string;
   mosquitto?: TestMosquitto;
@@ -103,8 +106,9 @@ export async function startHarness(
     const ctl = await start();
     const h: Harness = {
       ctl,
-      restart: async () => {
+      restart: async (whileStopped) => {
         await h.ctl.stop();
+        await whileStopped?.();
         h.ctl = await start();
       },
       adminToken: ctl.adminToken ?? '',
