@@ -79,6 +79,9 @@ export const controllerConfigSchema = z
     retention: z
       .strictObject({
         telemetryDays: z.number().int().min(1).max(3650).default(30),
+        /** Events are kept this long after the controller received them. */
+        eventsDays: z.number().int().min(1).max(3650).default(90),
+        auditDays: z.number().int().min(1).max(3650).default(365),
         cron: z.string().min(1).default('17 * * * *'),
       })
       .prefault({}),

@@ -19,6 +19,7 @@ import type { DeviceBus, InboundMessage } from './mqtt/bus';
 import { buildApp } from './http/app';
 import { createApiToken, needsAdminToken } from './auth/api-tokens';
 import type { AppDeps } from './context';
+import { runRetention } from './retention';
 
 /** How long a stop waits for in-flight HTTP requests before it closes their connections. */
 const HTTP_CLOSE_GRACE_MS = 3000;
@@ -321,12 +322,12 @@ export async function startController(
         config.retention.cron,
         async () => {
           try {
-            await Ingest.trim(store, clock.now() - config.retention.telemetryDays * 86_400_000);
+            await runRetention(store, clock.now(), config.retention, logger);
           } catch (err) {
-            logger.error('telemetry retention failed', { err: String(err) });
+            logger.error('retention failed', { err: String(err) });
           }
         },
-        { name: 'telemetry-retention', noOverlap: true },
+        { name: 'retention', noOverlap: true },
       );
       stops.push([
         'cron',

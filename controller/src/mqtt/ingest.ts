@@ -385,7 +385,7 @@ export class Ingest implements IngestSink {
     this.count('events', items.length, stored);
   }
 
-  /** Retention: removes telemetry older than `before` (events are kept), device by device on the index. */
+  /** Retention: removes telemetry older than `before` (events: retention.ts), device by device on the index. */
   static async trim(store: Store, before: number): Promise<number> {
     const devices = await store.db.selectFrom('devices').select('id').execute();
     let removed = 0;
