@@ -16,6 +16,7 @@ import { telemetryRoutes } from '../routes/telemetry';
 import { tufRoutes } from '../routes/tuf';
 import { metricsRoutes } from '../routes/metrics';
 import { webhookRoutes } from '../routes/webhooks';
+import { auditRoutes } from '../routes/audit';
 
 /**
  * The HTTP app factory: one instance per controller (or per test), every dependency passed in.
@@ -99,6 +100,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       await api.register(modelRoutes, deps);
       await api.register(telemetryRoutes, deps);
       await api.register(webhookRoutes, deps);
+      await api.register(auditRoutes, deps);
     },
     { prefix: '/api/v1' },
   );

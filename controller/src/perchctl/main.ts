@@ -9,6 +9,7 @@ import { normaliseUrl, profilePath, readProfile, writeProfile } from './profile'
 import type { Runner } from './commands/args';
 import { usage } from './commands/args';
 import { registerAssign } from './commands/assign';
+import { registerAudit } from './commands/audit';
 import { registerDevices } from './commands/devices';
 import { registerEnrollTokens } from './commands/enroll-tokens';
 import { registerEvents } from './commands/events';
@@ -103,6 +104,7 @@ export function buildProgram(io: CliIo): Command {
   registerEvents(program, run);
   registerTelemetry(program, run);
   registerWebhooks(program, run);
+  registerAudit(program, run);
 
   // Subcommands report errors through the same configured output and exit override.
   for (const c of program.commands) {
