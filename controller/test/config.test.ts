@@ -18,6 +18,20 @@ describe('controller config', () => {
     expect(Object.isFrozen(cfg)).toBe(true);
   });
 
+  it('keeps events 90 days and the audit log 365 by default, and refuses horizons outside 1-3650 days', () => {
+    expect(controllerConfigSchema.parse({ home: '/tmp/x' }).retention).toMatchObject({
+      telemetryDays: 30,
+      eventsDays: 90,
+      auditDays: 365,
+    });
+    expect(
+      controllerConfigSchema.parse({ home: '/tmp/x', retention: { eventsDays: 7, auditDays: 3650 } })
+        .retention,
+    ).toMatchObject({ eventsDays: 7, auditDays: 3650 });
+    for (const bad of [{ eventsDays: 0 }, { eventsDays: 3651 }, { auditDays: 0 }, { auditDays: 1.5 }])
+      expect(controllerConfigSchema.safeParse({ home: '/tmp/x', retention: bad }).success).toBe(false);
+  });
+
   it('needs only the data folder when parsed directly (sections default to {})', () => {
     const c = controllerConfigSchema.parse({ home: '/tmp/x' });
     expect(c.http.port).toBe(8080);
