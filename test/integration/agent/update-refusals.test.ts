@@ -320,6 +320,17 @@ describe('update refusals against the real controller', () => {
     );
   });
 
+  it('reverts a bundle whose sample does not fit the model input, instead of testing on zeros', async () => {
+    // 8 bytes for a 1 x 128 x 128 x 3 float32 input: the controller now refuses it at upload; a bundle
+    // published before that check must still fail its probation rather than pass a self-test of nothing.
+    const { sha256 } = await publishUnchecked('short-sample', { sample: Buffer.alloc(8) });
+    await expectRefused('short-sample', 'E_UPDATE_PROBATION_FAILED', sha256);
+    const reported = await reportedWhen(0, () => true, 'reported');
+    expect(reported.models.find((m) => m.version === 'short-sample')?.error?.message).toMatch(
+      /self-test: sample\.bin is 8 bytes; .* needs 196608 bytes/,
+    );
+  });
+
   it('still installs a good update after all of the refusals', async () => {
     const { sha256 } = await upload('good-again');
     const rev = await desire('good-again');
