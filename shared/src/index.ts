@@ -11,3 +11,4 @@ export * from './config';
 export * from './logger';
 export * from './clock';
 export * from './messages/model-spec';
+export * from './messages/sample-input';

@@ -1,5 +1,12 @@
 import { Worker } from 'node:worker_threads';
-import { PerchError, type Logger } from '@perch/shared';
+import {
+  modelSpecSchema,
+  PerchError,
+  safeJsonParse,
+  sampleInput,
+  validate,
+  type Logger,
+} from '@perch/shared';
 import type { LoadedModel } from './model-store';
 
 export interface ProbationOptions {
@@ -37,24 +44,33 @@ let stage = 'load';
   const session = await ort.InferenceSession.create(workerData.model, { logSeverityLevel: 3, intraOpNumThreads: 1 });
   const loadMs = performance.now() - t0;
   stage = 'inputs';
-  // Warm-up runs on zeros; the sample (when it fits the first input) is the self-test and then feeds
-  // the trial runs, so a failure names the input that caused it.
+  // Warm-up runs on zeros; the sample is the self-test and then feeds the trial runs, so a failure names
+  // the input that caused it. The sample is the spec's input tensor (sampleInput in @perch/shared, the
+  // controller's upload check); one that does not fit fails the probation instead of testing nothing.
   const zeros = {};
   const feeds = {};
-  let sampleUsed = false;
-  session.inputMetadata.forEach((meta, i) => {
+  session.inputMetadata.forEach((meta) => {
     if (!meta.isTensor) throw new Error('input ' + meta.name + ' is not a tensor');
     const dims = meta.shape.map((d) => (typeof d === 'number' && d > 0 ? d : 1));
     const type = BYTES[meta.type] ? meta.type : 'float32';
     const n = dims.reduce((a, b) => a * b, 1);
     zeros[meta.name] = new ort.Tensor(type, new ARRAYS[type](n), dims);
     feeds[meta.name] = zeros[meta.name];
-    const sample = workerData.sample;
-    if (i === 0 && sample && sample.byteLength === n * BYTES[type]) {
-      feeds[meta.name] = new ort.Tensor(type, new ARRAYS[type](new Uint8Array(sample).buffer), dims);
-      sampleUsed = true;
-    }
   });
+  const sample = workerData.sample;
+  if (sample) {
+    stage = 'self-test';
+    const meta = session.inputMetadata.find((m) => m.name === sample.name);
+    if (!meta) throw new Error('sample.bin feeds input ' + JSON.stringify(sample.name) + ', which the model lacks');
+    // A -1 takes the model's fixed dim there, else 1: resolveSampleDims in @perch/shared.
+    const dims = sample.dims.map((d, i) => (d !== -1 ? d : typeof meta.shape[i] === 'number' && meta.shape[i] > 0 ? meta.shape[i] : 1));
+    const need = dims.reduce((a, b) => a * b, 1) * BYTES[sample.dtype];
+    if (sample.bytes.byteLength !== need) {
+      throw new Error('sample.bin is ' + sample.bytes.byteLength + ' bytes; input ' + JSON.stringify(sample.name) + ' ' + sample.dtype + ' [' + dims.join(', ') + '] needs ' + need + ' bytes');
+    }
+    feeds[sample.name] = new ort.Tensor(sample.dtype, new ARRAYS[sample.dtype](new Uint8Array(sample.bytes).buffer), dims);
+  }
+  const sampleUsed = Boolean(sample);
   const runOnce = async (name) => {
     stage = name;
     const out = await session.run(name === 'warm-up' ? zeros : feeds);
@@ -78,6 +94,30 @@ type Reply =
   | { ok: true; loadMs: number; meanInferenceMs: number; sampleUsed: boolean }
   | { ok: false; stage: string; message: string };
 
+/** What the worker needs to feed sample.bin: the spec's input, its dims (a -1 is resolved there) and dtype. */
+interface SampleFeed {
+  name: string;
+  dtype: 'float32' | 'uint8';
+  dims: number[];
+  bytes: Uint8Array;
+}
+
+function sampleFeed(specData: Buffer, bytes: Buffer): SampleFeed {
+  const parsed = safeJsonParse(specData, { maxBytes: 256 * 1024 });
+  if (!parsed.ok) throw new Error(`spec.json: ${parsed.error.message}`);
+  const checked = validate(modelSpecSchema, parsed.value, 'spec.json');
+  if (!checked.ok) throw new Error(checked.error.message);
+  const spec = checked.value;
+  const want = sampleInput(spec);
+  return {
+    name: want.name,
+    dtype: want.dtype,
+    // The worker fills a tensor spec's -1 from the model's own shape, as the controller does.
+    dims: spec.input.kind === 'tensor' ? [...spec.input.shape] : want.dims,
+    bytes: new Uint8Array(bytes),
+  };
+}
+
 function failure(stage: string, message: string): PerchError {
   return new PerchError(
     'E_UPDATE_PROBATION_FAILED',
@@ -90,8 +130,9 @@ function failure(stage: string, message: string): PerchError {
 
 /**
  * Probation in onnxruntime: load the model from the verified bytes, warm up on zero tensors shaped from
- * the model's own input metadata, run the bundle's sample input when it has one (raw bytes of the first
- * input tensor), then `trialRuns` inferences without an error or a non-finite output.
+ * the model's own input metadata, run the bundle's sample input when it has one (the spec's input
+ * tensor, see `sampleInput`; a sample that does not fit fails the probation at `self-test`), then
+ * `trialRuns` inferences without an error or a non-finite output.
  */
 export class OnnxProbation implements Probation {
   constructor(
@@ -100,15 +141,20 @@ export class OnnxProbation implements Probation {
   ) {}
 
   run(model: LoadedModel): Promise<ProbationReport> {
+    let sample: SampleFeed | undefined;
+    try {
+      sample = model.files.sample ? sampleFeed(model.files.spec, model.files.sample) : undefined;
+    } catch (err) {
+      return Promise.reject(failure('self-test', (err as Error).message));
+    }
     return new Promise((resolve, reject) => {
       let settled = false;
-      const sample = model.files.sample;
       const worker = new Worker(WORKER_SOURCE, {
         eval: true,
         workerData: {
           ortPath: require.resolve('onnxruntime-node'),
           model: new Uint8Array(model.files.model),
-          sample: sample ? new Uint8Array(sample) : undefined,
+          sample,
           warmupRuns: this.options.warmupRuns,
           trialRuns: this.options.trialRuns,
         },
@@ -128,11 +174,6 @@ export class OnnxProbation implements Probation {
       timer.unref();
       worker.on('message', (reply: Reply) => {
         if (reply.ok) {
-          if (model.files.sample && !reply.sampleUsed) {
-            this.logger.warn('sample input does not fit the first input tensor; probation used zeros', {
-              model: model.name,
-            });
-          }
           done(undefined, {
             loadMs: reply.loadMs,
             meanInferenceMs: reply.meanInferenceMs,

@@ -24,11 +24,20 @@ export interface PublishedVersion {
   createdAt: number;
 }
 
+export interface PublishOptions {
+  /**
+   * Default true. False publishes a sample without the upload check, as bundles published before the
+   * check existed were; only tests of the agent's own defence (probation) use it.
+   */
+  checkSample?: boolean;
+}
+
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 /**
  * Validates a bundle, stores it content-addressed as one tar, and signs it into the TUF targets.
- * Versions are immutable; the model's security version never decreases.
+ * Versions are immutable; the model's security version never decreases. A sample must fit the spec's
+ * input and run (E_MODEL_SAMPLE_INVALID).
  */
 export async function publishBundle(
   deps: AppDeps,
@@ -37,6 +46,7 @@ export async function publishBundle(
   files: BundleFiles,
   requestedSecurityVersion: number | undefined,
   actor: string,
+  options: PublishOptions = {},
 ): Promise<PublishedVersion> {
   const { store, clock, tuf, artifacts } = deps;
   const existing = await store.db
@@ -58,7 +68,11 @@ export async function publishBundle(
   }
   const labelText = files.labels.toString('utf8');
   if (labelText.includes('\u0000')) throw new PerchError('E_MODEL_SPEC_INVALID', 'labels.txt is not text');
-  const { spec } = await validateBundle(files.model, files.spec);
+  const { spec } = await validateBundle(
+    files.model,
+    files.spec,
+    options.checkSample === false ? undefined : files.sample,
+  );
 
   const entries = [
     { name: 'model.onnx', data: files.model },

@@ -7,29 +7,37 @@ import {
   validate,
   type ModelSpec,
 } from '@perch/shared';
+import { checkSample } from './sample-check';
 
 export interface ModelIo {
   inputs: Array<{ name: string; type?: string; shape: ReadonlyArray<number | string> }>;
   outputs: string[];
 }
 
-/** Loads the model with onnxruntime (the real check that it is ONNX it can run) and reads its inputs. */
-export async function inspectOnnx(model: Buffer): Promise<ModelIo> {
-  let session: ort.InferenceSession;
+async function openSession(model: Buffer): Promise<ort.InferenceSession> {
   try {
-    session = await ort.InferenceSession.create(model, {
+    return await ort.InferenceSession.create(model, {
       logSeverityLevel: 3,
       graphOptimizationLevel: 'disabled',
     });
   } catch {
     throw new PerchError('E_MODEL_NOT_ONNX', 'onnxruntime cannot load model.onnx');
   }
+}
+
+function ioOf(session: ort.InferenceSession): ModelIo {
+  const inputs = session.inputMetadata.map((m) => ({
+    name: m.name,
+    ...(m.isTensor ? { type: m.type, shape: m.shape } : { shape: [] as number[] }),
+  }));
+  return { inputs, outputs: [...session.outputNames] };
+}
+
+/** Loads the model with onnxruntime (the real check that it is ONNX it can run) and reads its inputs. */
+export async function inspectOnnx(model: Buffer): Promise<ModelIo> {
+  const session = await openSession(model);
   try {
-    const inputs = session.inputMetadata.map((m) => ({
-      name: m.name,
-      ...(m.isTensor ? { type: m.type, shape: m.shape } : { shape: [] as number[] }),
-    }));
-    return { inputs, outputs: [...session.outputNames] };
+    return ioOf(session);
   } finally {
     await session.release();
   }
@@ -91,17 +99,28 @@ export function specMismatches(spec: ModelSpec, io: ModelIo): string[] {
   return problems;
 }
 
+/**
+ * The upload check: the spec parses, onnxruntime loads the model, the spec matches it, and the sample
+ * (when given) fits the spec's input and runs (see `checkSample`). One session serves all of it.
+ */
 export async function validateBundle(
   model: Buffer,
   specData: Buffer,
+  sample?: Buffer,
 ): Promise<{ spec: ModelSpec; io: ModelIo }> {
   const spec = parseSpec(specData);
-  const io = await inspectOnnx(model);
-  const problems = specMismatches(spec, io);
-  if (problems.length > 0) {
-    throw new PerchError('E_MODEL_SPEC_MISMATCH', `spec does not match the model: ${problems[0] ?? ''}`, {
-      problems,
-    });
+  const session = await openSession(model);
+  try {
+    const io = ioOf(session);
+    const problems = specMismatches(spec, io);
+    if (problems.length > 0) {
+      throw new PerchError('E_MODEL_SPEC_MISMATCH', `spec does not match the model: ${problems[0] ?? ''}`, {
+        problems,
+      });
+    }
+    if (sample) await checkSample(session, spec, io, sample);
+    return { spec, io };
+  } finally {
+    await session.release();
   }
-  return { spec, io };
 }

@@ -73,7 +73,7 @@ export const modelRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) => {
       bodyLimit: settings.modelLimitBytes + 3 * settings.sideFileLimitBytes + 64 * 1024,
       schema: {
         summary:
-          'Upload a model bundle (multipart: model.onnx, spec.json, labels.txt, optional sample, optional securityVersion field)',
+          'Upload a model bundle (multipart: model.onnx, spec.json, labels.txt, optional sample (the raw bytes of the spec input tensor; checked by size and one inference), optional securityVersion field)',
         tags: ['models'],
         security: security('operator'),
         consumes: ['multipart/form-data'],

@@ -1,3 +1,5 @@
+// The controller runs onnxruntime in-process (the upload check infers on the sample).
+import '../../../agent/test/pipeline/helpers/ort-realm';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -41,7 +43,9 @@ describe('agent killed at each update step', () => {
         model: fs.readFileSync(fixturePath('blazeface.onnx')),
         spec: JSON.stringify(BLAZEFACE_SPEC),
         labels: `face\n`,
-        sample: version === '2' ? Buffer.alloc(8) : undefined,
+        // Version 2 carries a sample that fits BlazeFace's 1 x 128 x 128 x 3 float32 input (zeros), so
+        // its probation runs the self-test at every step it can be killed at.
+        sample: version === '2' ? Buffer.alloc(128 * 128 * 3 * 4) : undefined,
       });
       expect(up.status).toBe(201);
     }

@@ -10,6 +10,7 @@ import { waitFor } from '../../helpers/wait';
 import { Agent } from '../../../agent/src/agent';
 import { agentConfigSchema } from '../../../agent/src/core/config';
 import { createPipelineHost } from '../../../agent/src/pipeline/host';
+import { publishBundle } from '../../../controller/src/models/publish';
 import { throwingModel } from '../../../agent/test/pipeline/helpers/onnx-builder';
 import { facePhotos } from '../pipeline/helpers';
 import {
@@ -66,6 +67,31 @@ describe('update refusals against the real controller', () => {
     });
     expect(up.status).toBe(201);
     return { sha256: up.body.sha256 as string, length: up.body.length as number };
+  }
+
+  /**
+   * A bundle whose sample the controller's upload check would refuse (E_MODEL_SAMPLE_INVALID), published
+   * without that check as bundles uploaded before it existed were: the agent's probation must still catch it.
+   */
+  async function publishUnchecked(
+    version: string,
+    extra: { sample: Buffer; model?: Buffer; spec?: string },
+  ): Promise<{ sha256: string }> {
+    const published = await publishBundle(
+      h.ctl.deps,
+      'blazeface',
+      version,
+      {
+        model: extra.model ?? fs.readFileSync(fixturePath('blazeface.onnx')),
+        spec: Buffer.from(extra.spec ?? JSON.stringify(BLAZEFACE_SPEC)),
+        labels: Buffer.from(`face${'\n'.repeat(++variant)}`),
+        sample: extra.sample,
+      },
+      undefined,
+      'test',
+      { checkSample: false },
+    );
+    return { sha256: published.sha256 };
   }
 
   async function desire(version: string): Promise<number> {
@@ -273,7 +299,7 @@ describe('update refusals against the real controller', () => {
     // (NaN everywhere) makes it produce non-finite outputs: the self-test must catch that.
     const sample = Buffer.alloc(128 * 128 * 3 * 4);
     for (let i = 0; i < sample.length; i += 4) sample.writeFloatLE(Number.NaN, i);
-    const { sha256 } = await upload('bad-sample', { sample });
+    const { sha256 } = await publishUnchecked('bad-sample', { sample });
     await expectRefused('bad-sample', 'E_UPDATE_PROBATION_FAILED', sha256);
     const reported = await reportedWhen(0, () => true, 'reported');
     expect(reported.models.find((m) => m.version === 'bad-sample')?.error?.message).toMatch(/self-test/);
@@ -286,11 +312,22 @@ describe('update refusals against the real controller', () => {
     const spec = JSON.stringify({ ...BLAZEFACE_SPEC, postprocessor: { kind: 'raw', params: {} } });
     const sample = Buffer.alloc(128 * 128 * 3 * 4);
     for (let i = 0; i < sample.length; i += 4) sample.writeFloatLE(10, i);
-    const { sha256 } = await upload('throws', { model, spec, sample });
+    const { sha256 } = await publishUnchecked('throws', { model, spec, sample });
     await expectRefused('throws', 'E_UPDATE_PROBATION_FAILED', sha256);
     const reported = await reportedWhen(0, () => true, 'reported');
     expect(reported.models.find((m) => m.version === 'throws')?.error?.message).toMatch(
       /self-test: .*indices/i,
+    );
+  });
+
+  it('reverts a bundle whose sample does not fit the model input, instead of testing on zeros', async () => {
+    // 8 bytes for a 1 x 128 x 128 x 3 float32 input: the controller now refuses it at upload; a bundle
+    // published before that check must still fail its probation rather than pass a self-test of nothing.
+    const { sha256 } = await publishUnchecked('short-sample', { sample: Buffer.alloc(8) });
+    await expectRefused('short-sample', 'E_UPDATE_PROBATION_FAILED', sha256);
+    const reported = await reportedWhen(0, () => true, 'reported');
+    expect(reported.models.find((m) => m.version === 'short-sample')?.error?.message).toMatch(
+      /self-test: sample\.bin is 8 bytes; .* needs 196608 bytes/,
     );
   });
 

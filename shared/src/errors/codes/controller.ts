@@ -127,6 +127,13 @@ export const controllerErrors = defineErrors({
     action: 'Upload a smaller model, or raise the controller limit for model uploads.',
     http: 413,
   },
+  E_MODEL_SAMPLE_INVALID: {
+    meaning:
+      'The bundle sample input does not fit the model input as the spec describes it (wrong byte length), or one inference on it fails or gives non-finite outputs.',
+    action:
+      'Upload the raw little-endian elements of the spec input tensor (batch 1, the spec layout, size and dtype), or no sample; the error names expected and actual bytes or the inference error.',
+    http: 422,
+  },
   E_MODEL_SECURITY_VERSION: {
     meaning: 'The requested security version is lower than the model current one; it never decreases.',
     action: 'Use a security version at least equal to the current one.',
