@@ -80,17 +80,22 @@ describe('perchctl profile', () => {
 });
 
 describe('bundle folders', () => {
-  it('need model.onnx, spec.json and labels.txt, and take one sample file', () => {
+  it('need model.onnx, spec.json and labels.txt, and take sample.bin only', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bundle-'));
     expect(failure(() => bundleParts(dir)).code).toBe('E_CLI_BUNDLE');
-    for (const f of ['model.onnx', 'spec.json', 'labels.txt', 'sample.jpg', 'notes.md'])
+    for (const f of ['model.onnx', 'spec.json', 'labels.txt', 'sample.bin', 'notes.md'])
       fs.writeFileSync(path.join(dir, f), 'x');
     expect(bundleParts(dir).map((p) => [p.name, path.basename(p.file!)])).toEqual([
       ['model', 'model.onnx'],
       ['spec', 'spec.json'],
       ['labels', 'labels.txt'],
-      ['sample', 'sample.jpg'],
+      ['sample', 'sample.bin'],
     ]);
+    // A picture is not a sample: named before anything is uploaded.
+    fs.writeFileSync(path.join(dir, 'sample.jpg'), 'x');
+    const wrong = failure(() => bundleParts(dir));
+    expect(wrong.code).toBe('E_CLI_BUNDLE');
+    expect(wrong.message).toMatch(/sample\.jpg: the sample must be sample\.bin/);
     expect(failure(() => bundleParts(path.join(dir, 'missing'))).code).toBe('E_CLI_BUNDLE');
     fs.rmSync(dir, { recursive: true });
   });

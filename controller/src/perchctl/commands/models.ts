@@ -19,7 +19,7 @@ interface VersionView {
 
 const VERSION_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$/;
 
-/** The files of a bundle folder: model.onnx, spec.json, labels.txt and an optional sample.* file. */
+/** The files of a bundle folder: model.onnx, spec.json, labels.txt and an optional sample.bin. */
 export function bundleParts(dir: string): UploadPart[] {
   let entries: string[];
   try {
@@ -40,8 +40,16 @@ export function bundleParts(dir: string): UploadPart[] {
     if (!entries.includes(file)) throw new CliFailure('E_CLI_BUNDLE', `${dir} has no ${file}`, EXIT.usage);
     parts.push({ name: field, file: path.join(dir, file) });
   }
-  const sample = entries.filter((e) => /^sample\.[A-Za-z0-9]+$/.test(e)).sort()[0];
-  if (sample) parts.push({ name: 'sample', file: path.join(dir, sample) });
+  // The self-test sample is the model's input tensor as raw bytes, not a picture: another sample.*
+  // is a mistake better named here than refused by the controller after the upload.
+  const other = entries.find((e) => /^sample\./.test(e) && e !== 'sample.bin');
+  if (other)
+    throw new CliFailure(
+      'E_CLI_BUNDLE',
+      `${dir}/${other}: the sample must be sample.bin, the raw bytes of the model's input tensor (batch 1, the spec's layout and dtype; see controller/README.md)`,
+      EXIT.usage,
+    );
+  if (entries.includes('sample.bin')) parts.push({ name: 'sample', file: path.join(dir, 'sample.bin') });
   return parts;
 }
 
@@ -51,7 +59,7 @@ export function registerModels(program: Command, run: Runner): void {
   cmd
     .command('push <bundle-dir>')
     .description(
-      'upload a bundle folder (model.onnx, spec.json, labels.txt, optional sample.*) as a new version',
+      'upload a bundle folder (model.onnx, spec.json, labels.txt, optional sample.bin) as a new version',
     )
     .requiredOption('--name <name>', 'model name')
     .requiredOption('--version <version>', 'version label (immutable once pushed)')

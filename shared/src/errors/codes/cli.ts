@@ -22,7 +22,7 @@ export const cliErrors = defineErrors({
   E_CLI_BUNDLE: {
     meaning: 'The model bundle folder is missing model.onnx, spec.json or labels.txt, or one is unreadable.',
     action:
-      'Put model.onnx, spec.json and labels.txt (and optionally sample.*) in one folder and push that folder.',
+      'Put model.onnx, spec.json and labels.txt (and optionally sample.bin, the raw input tensor) in one folder and push that folder.',
   },
   E_PORT_IN_USE: {
     meaning: 'A port Perch was told to listen on (PERCH_HTTP_PORT, PERCH_MQTT_PORT) is already taken.',
