@@ -150,30 +150,8 @@ export function perchctlEnv(home: string): NodeJS.ProcessEnv {
   return env;
 }
 
-export async function http<T = Record<string, unknown>>(
-  baseUrl: string,
-  method: 'GET' | 'POST' | 'PUT' | 'DELETE',
-  url: string,
-  token: string | undefined,
-  body?: unknown,
-): Promise<{ status: number; body: T }> {
-  const res = await fetch(`${baseUrl}${url}`, {
-    method,
-    headers: {
-      ...(token ? { authorization: `Bearer ${token}` } : {}),
-      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-    },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  const text = await res.text();
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    parsed = text;
-  }
-  return { status: res.status, body: parsed as T };
-}
+/** JSON over HTTP against any controller URL (the embedded launcher's or the harness's). */
+export { httpJson as http } from '../helpers/http';
 
 export interface StoredEvent {
   device: string;

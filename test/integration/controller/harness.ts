@@ -1,3 +1,4 @@
+import { httpJson, type HttpMethod } from '../../helpers/http';
 import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import mqtt, { type MqttClient } from 'mqtt';
 import { createLogger, type Clock } from '@perch/shared';
@@ -129,31 +130,14 @@ export async function startHarness(
   }
 }
 
-export async function api<T = Record<string, unknown>>(
+export function api<T = Record<string, unknown>>(
   h: Harness,
-  method: 'GET' | 'POST' | 'PUT' | 'DELETE',
+  method: HttpMethod,
   url: string,
   token: string | undefined,
   body?: unknown,
 ): Promise<{ status: number; body: T }> {
-  // A real port rather than inject(): light-my-request pulls in the ESM-only cookie@2, which jest's
-  // CommonJS runtime cannot load.
-  const res = await fetch(`${h.ctl.url}${url}`, {
-    method,
-    headers: {
-      ...(token ? { authorization: `Bearer ${token}` } : {}),
-      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-    },
-    ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
-  });
-  const text = await res.text();
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    parsed = text;
-  }
-  return { status: res.status, body: parsed as T };
+  return httpJson<T>(h.ctl.url, method, url, token, body);
 }
 
 export async function createEnrollToken(h: Harness, body: Record<string, unknown> = {}): Promise<string> {

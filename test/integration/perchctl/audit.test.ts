@@ -1,7 +1,6 @@
 import path from 'node:path';
-import { PassThrough } from 'node:stream';
 import { ManualClock } from '@perch/shared';
-import { main } from '../../../controller/src/perchctl/main';
+import { perchctlRunner } from './run';
 import { tempDir } from '../../helpers/tmp';
 import { api, enroll, startHarness, type Harness } from '../controller/harness';
 
@@ -26,22 +25,7 @@ let env: NodeJS.ProcessEnv;
 // Starts at the wall clock: enrollment proofs carry a real timestamp.
 const clock = new ManualClock(Date.now());
 
-async function ctl(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (c: Buffer) => (out += c.toString()));
-  stderr.on('data', (c: Buffer) => (err += c.toString()));
-  const code = await main(argv, { stdout, stderr, env });
-  return { code, stdout: out, stderr: err };
-}
-
-async function json<T>(...argv: string[]): Promise<T> {
-  const r = await ctl('--json', ...argv);
-  if (r.code !== 0) throw new Error(`perchctl ${argv.join(' ')} exited ${r.code}: ${r.stderr}`);
-  return JSON.parse(r.stdout) as T;
-}
+const { ctl, json } = perchctlRunner(() => env);
 
 async function audit(query: string, token = h.adminToken): Promise<{ status: number; body: Page }> {
   return api<Page>(h, 'GET', `/api/v1/audit${query}`, token);

@@ -1,43 +1,21 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { PassThrough } from 'node:stream';
 import type { MqttClient } from 'mqtt';
 import { topics } from '@perch/shared';
-import { main } from '../../../controller/src/perchctl/main';
+import { perchctlRunner } from './run';
 import { fixturePath, REPO_ROOT } from '../../helpers/fixtures';
 import { freePort } from '../../helpers/ports';
 import { tempDir } from '../../helpers/tmp';
 import { waitFor } from '../../helpers/wait';
 import { connectDevice, enroll, startHarness, type Enrolled, type Harness } from '../controller/harness';
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
 let h: Harness;
 let home: { dir: string; cleanup: () => void };
 let env: NodeJS.ProcessEnv;
 let bundleDir: string;
 
-async function ctl(...argv: string[]): Promise<Run> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (c: Buffer) => (out += c.toString()));
-  stderr.on('data', (c: Buffer) => (err += c.toString()));
-  const code = await main(argv, { stdout, stderr, env });
-  return { code, stdout: out, stderr: err };
-}
-
-async function json<T>(...argv: string[]): Promise<T> {
-  const r = await ctl('--json', ...argv);
-  if (r.code !== 0) throw new Error(`perchctl ${argv.join(' ')} exited ${r.code}: ${r.stderr}`);
-  return JSON.parse(r.stdout) as T;
-}
+const { ctl, json } = perchctlRunner(() => env);
 
 beforeAll(async () => {
   h = await startHarness({ mode: 'embedded' });

@@ -1,8 +1,7 @@
 import http from 'node:http';
 import path from 'node:path';
-import { PassThrough } from 'node:stream';
 import { topics } from '@perch/shared';
-import { main } from '../../../controller/src/perchctl/main';
+import { perchctlRunner } from './run';
 import { tempDir } from '../../helpers/tmp';
 import { waitFor } from '../../helpers/wait';
 import { connectDevice, enroll, startHarness, type Harness } from '../controller/harness';
@@ -17,22 +16,7 @@ const hits: string[] = [];
 let server: http.Server;
 let receiverUrl: string;
 
-async function ctl(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (c: Buffer) => (out += c.toString()));
-  stderr.on('data', (c: Buffer) => (err += c.toString()));
-  const code = await main(argv, { stdout, stderr, env });
-  return { code, stdout: out, stderr: err };
-}
-
-async function json<T>(...argv: string[]): Promise<T> {
-  const r = await ctl('--json', ...argv);
-  if (r.code !== 0) throw new Error(`perchctl ${argv.join(' ')} exited ${r.code}: ${r.stderr}`);
-  return JSON.parse(r.stdout) as T;
-}
+const { ctl, json } = perchctlRunner(() => env);
 
 beforeAll(async () => {
   h = await startHarness({
